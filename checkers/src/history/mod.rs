@@ -1,0 +1,119 @@
+//! Histories: the operation types, and the readers and writers of every format faultline takes.
+//!
+//! A reader turns a file into a [`History`] or fails with a [`ReadError`] that names the file, the
+//! line and what was expected there; it never panics on bad input.
+
+pub mod edn;
+mod jepsen_log;
+mod op;
+mod value;
+
+pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
+pub use value::Value;
+
+use std::path::{Path, PathBuf};
+
+/// Where reading a history went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// The formats faultline reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// faultline's own history.jsonl: one JSON object per line (DESIGN.md).
+    Jsonl,
+    /// Jepsen EDN: a whole vector or list of op maps, or one op map per line; also Porcupine's kv logs.
+    Edn,
+    /// Jepsen's text log lines `INFO  jepsen.util - 3\t:invoke\t:read\tnil`.
+    JepsenLog,
+}
+
+impl Format {
+    /// Whether histories in this format come from Jepsen, whose checkers (Knossos) read an ok
+    /// read of `nil` as "no information" rather than "absent".
+    pub fn is_jepsen(self) -> bool {
+        matches!(self, Format::Edn | Format::JepsenLog)
+    }
+}
+
+/// How to read a history.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// `None`: decide by extension and first bytes.
+    pub format: Option<Format>,
+    /// Jepsen's independent workloads write values as `[key value]` tuples: split them.
+    pub independent: bool,
+}
+
+/// A history and the format it was read in.
+#[derive(Debug)]
+pub struct Loaded {
+    pub history: History,
+    pub format: Format,
+}
+
+/// Reads a history file.
+pub fn read_history(path: &Path, options: &ReadOptions) -> Result<Loaded, ReadError> {
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_history(&bytes, path, options)
+}
+
+/// Parses a history held in memory; `path` names it in errors.
+pub fn parse_history(bytes: &[u8], path: &Path, options: &ReadOptions) -> Result<Loaded, ReadError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        ReadError::Parse {
+            path: path.to_owned(),
+            line,
+            message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        }
+    })?;
+    let format = options.format.unwrap_or_else(|| detect_format(path, text));
+    let history = match format {
+        Format::JepsenLog => jepsen_log::parse(text, path)?,
+        other => {
+            return Err(ReadError::Parse {
+                path: path.to_owned(),
+                line: 1,
+                message: format!("no reader for {other:?} yet"),
+            })
+        }
+    };
+    Ok(Loaded { history, format })
+}
+
+/// Picks a format from the file's extension, then from its first meaningful bytes.
+pub fn detect_format(path: &Path, text: &str) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl") | Some("json") => return Format::Jsonl,
+        Some("edn") => return Format::Edn,
+        Some("log") => return Format::JepsenLog,
+        _ => {}
+    }
+    let first = text
+        .lines()
+        .map(str::trim_start)
+        .find(|l| !l.is_empty() && !l.starts_with(';'));
+    match first {
+        Some(l) if l.starts_with('{') && l.contains("\":") => Format::Jsonl,
+        Some(l) if l.starts_with(['{', '[', '(', '#']) => Format::Edn,
+        Some(l) if l.contains("jepsen") => Format::JepsenLog,
+        _ => Format::Edn,
+    }
+}

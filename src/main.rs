@@ -1,0 +1,5 @@
+//! faultline: a Jepsen-style tester for distributed datastores.
+
+fn main() {
+    println!("faultline");
+}
