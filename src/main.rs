@@ -1,5 +1,30 @@
 //! faultline: a Jepsen-style tester for distributed datastores.
+//!
+//! The binary parses the command line and hands each subcommand to its module; the work lives in
+//! the `faultline-checkers` and `faultline-workloads` crates and in the modules below.
+
+mod bench;
+mod check;
+mod cli;
+mod exit;
+
+use clap::Parser;
 
 fn main() {
-    println!("faultline");
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => exit::USAGE,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match cli.command {
+        cli::Command::Check(args) => check::run(&args),
+        cli::Command::Bench(args) => bench::run(&args),
+    };
+    std::process::exit(code);
 }

@@ -9,3 +9,5 @@
 //! The crate is usable on its own: read a history, pick a model, call [`linear::check`].
 
 pub mod history;
+pub mod linear;
+pub mod model;

@@ -44,11 +44,19 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
                 Some(t) => t,
                 None => return Err(err(format!("unknown operation type :{k}"))),
             },
-            other => return Err(err(format!("expected an operation type like :invoke, found {other}"))),
+            other => {
+                return Err(err(format!(
+                    "expected an operation type like :invoke, found {other}"
+                )))
+            }
         };
         let f = match next(&mut reader, "the operation's function")? {
             Value::Keyword(k) => names.intern(&k),
-            other => return Err(err(format!("expected a function like :read, found {other}"))),
+            other => {
+                return Err(err(format!(
+                    "expected a function like :read, found {other}"
+                )))
+            }
         };
         let value = if reader.at_end() {
             Value::Nil
@@ -93,7 +101,10 @@ mod tests {
         let h = parse(text, Path::new("x.log")).unwrap();
         assert_eq!(h.ops.len(), 4);
         assert_eq!(h.ops[1].value, Value::Int(3));
-        assert_eq!(h.ops[2].value, Value::Vector(vec![Value::Int(1), Value::Int(2)].into()));
+        assert_eq!(
+            h.ops[2].value,
+            Value::Vector(vec![Value::Int(1), Value::Int(2)].into())
+        );
         assert_eq!(h.ops[3].kind, OpType::Info);
         assert_eq!(h.ops[3].value, Value::Nil);
         assert_eq!(h.ops[3].error(), Some(&Value::Keyword("timed-out".into())));
@@ -101,7 +112,8 @@ mod tests {
 
     #[test]
     fn a_broken_operation_line_names_its_line() {
-        let text = "INFO  jepsen.util - 4\t:invoke\t:read\tnil\nINFO  jepsen.util - 4\t:okay\t:read\t1\n";
+        let text =
+            "INFO  jepsen.util - 4\t:invoke\t:read\tnil\nINFO  jepsen.util - 4\t:okay\t:read\t1\n";
         match parse(text, Path::new("x.log")) {
             Err(ReadError::Parse { line, message, .. }) => {
                 assert_eq!(line, 2);

@@ -75,9 +75,17 @@ pub fn read_history(path: &Path, options: &ReadOptions) -> Result<Loaded, ReadEr
 }
 
 /// Parses a history held in memory; `path` names it in errors.
-pub fn parse_history(bytes: &[u8], path: &Path, options: &ReadOptions) -> Result<Loaded, ReadError> {
+pub fn parse_history(
+    bytes: &[u8],
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<Loaded, ReadError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         ReadError::Parse {
             path: path.to_owned(),
             line,

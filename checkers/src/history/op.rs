@@ -149,6 +149,10 @@ mod tests {
     #[test]
     fn an_op_stays_compact() {
         // Tens of millions of events must fit in memory.
-        assert!(std::mem::size_of::<Op>() <= 120, "{}", std::mem::size_of::<Op>());
+        assert!(
+            std::mem::size_of::<Op>() <= 120,
+            "{}",
+            std::mem::size_of::<Op>()
+        );
     }
 }

@@ -1,0 +1,245 @@
+//! The linearizability engine: is there a total order of the history's operations, consistent
+//! with real time, that the model accepts?
+//!
+//! [`check`] prepares the history ([`prepare`]: pairing, reductions, one part per key), then runs
+//! one resumable Wing-Gong-Lowe search per part ([`search`]) on rayon's pool. Parts are scheduled
+//! in rounds of growing step budgets (2 000, 8 000, 32 000, ... steps), so that a part that fails
+//! in a few milliseconds is found even when other parts would search for minutes: rayon does not
+//! preempt, and without rounds two threads can sit on hopeless parts while the quick failure
+//! waits. Once a part is invalid the others are cancelled (unless every key is wanted), since the
+//! verdict can no longer change.
+
+pub mod prepare;
+pub mod search;
+pub mod witness;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::history::History;
+use crate::model::Model;
+pub use prepare::PrepareError;
+use search::{Limits, Progress, Search};
+pub use witness::{OpSummary, Witness};
+
+/// A checker's verdict. Composition: invalid beats unknown beats valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Validity {
+    Valid,
+    Unknown,
+    Invalid,
+}
+
+impl Validity {
+    /// The worse of two verdicts.
+    pub fn and(self, other: Validity) -> Validity {
+        self.max(other)
+    }
+}
+
+/// `true`, `false` or `"unknown"`, as Jepsen writes it.
+impl Serialize for Validity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Validity::Valid => s.serialize_bool(true),
+            Validity::Invalid => s.serialize_bool(false),
+            Validity::Unknown => s.serialize_str("unknown"),
+        }
+    }
+}
+
+impl std::fmt::Display for Validity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Validity::Valid => "valid",
+            Validity::Invalid => "INVALID",
+            Validity::Unknown => "unknown",
+        })
+    }
+}
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Split by key (P-compositionality); off checks the whole history as one object.
+    pub partition: bool,
+    pub time_limit: Option<Duration>,
+    /// Bound on the search memos of all parts together, in bytes.
+    pub memory_limit: usize,
+    /// Check every key even after one is found invalid (for reports listing every bad key).
+    pub all_keys: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            partition: true,
+            time_limit: None,
+            memory_limit: 4 << 30,
+            all_keys: false,
+        }
+    }
+}
+
+/// The verdict on one part (one key, or the whole history).
+#[derive(Debug, Clone, Serialize)]
+pub struct PartReport {
+    /// The key, in EDN; absent for a single-object history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub valid: Validity,
+    /// Why the verdict is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Calls in the part (fails excluded), and how many the search had to consider.
+    pub calls: usize,
+    pub searched_calls: usize,
+    pub steps: u64,
+    pub memo_entries: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Witness>,
+}
+
+/// The result of checking a history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub valid: Validity,
+    /// Calls checked (invokes whose outcome was not `fail`).
+    pub calls: usize,
+    pub parts: Vec<PartReport>,
+}
+
+impl Analysis {
+    /// Parts that are not valid, for reports.
+    pub fn failures(&self) -> impl Iterator<Item = &PartReport> {
+        self.parts.iter().filter(|p| p.valid != Validity::Valid)
+    }
+}
+
+const FIRST_BUDGET: u64 = 2_000;
+
+/// Checks `history` against `model`. `progress` is told (parts done, parts in all).
+pub fn check<M: Model>(
+    history: &History,
+    model: &M,
+    options: &CheckOptions,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<Analysis, PrepareError> {
+    let started = Instant::now();
+    let parts = prepare::prepare(history, model, options.partition)?;
+    let total = parts.len();
+    let calls = parts.iter().map(|p| p.calls_before_reduction).sum();
+    let mut searches: Vec<Search<M>> = parts.into_iter().map(Search::new).collect();
+    let mut outcomes: Vec<Option<Progress>> = vec![None; total];
+    let invalid_found = AtomicBool::new(false);
+    let done = AtomicUsize::new(0);
+    let memo_total = AtomicUsize::new(0);
+    let deadline = options.time_limit.map(|t| started + t);
+    let all_keys = options.all_keys;
+    let cancelled = || !all_keys && invalid_found.load(Ordering::Relaxed);
+    let mut budget = FIRST_BUDGET;
+    while outcomes.iter().any(Option::is_none) {
+        // Each part may use what the others leave of the memory bound.
+        let used = memo_total.load(Ordering::Relaxed);
+        let limits = Limits {
+            deadline,
+            memory_bytes: options.memory_limit.saturating_sub(used),
+            cancelled: &cancelled,
+        };
+        searches
+            .par_iter_mut()
+            .zip(outcomes.par_iter_mut())
+            .filter(|(_, o)| o.is_none())
+            .for_each(|(search, outcome)| {
+                let before = search.memo_bytes();
+                let result = search.run(budget, &limits);
+                let grown = search.memo_bytes().saturating_sub(before);
+                memo_total.fetch_add(grown, Ordering::Relaxed);
+                if result == Progress::Pending {
+                    return;
+                }
+                if result == Progress::Invalid {
+                    invalid_found.store(true, Ordering::Relaxed);
+                }
+                memo_total.fetch_sub(search.memo_bytes(), Ordering::Relaxed);
+                search.release_memory();
+                *outcome = Some(result);
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(report) = progress {
+                    report(n, total);
+                }
+            });
+        budget = budget.saturating_mul(4);
+    }
+    let mut reports = Vec::with_capacity(total);
+    let mut valid = Validity::Valid;
+    for (mut search, outcome) in searches.into_iter().zip(outcomes) {
+        let (verdict, cause) = match outcome.unwrap_or(Progress::Pending) {
+            Progress::Valid => (Validity::Valid, None),
+            Progress::Invalid => (Validity::Invalid, None),
+            Progress::Stopped(why) if why == "cancelled" => (
+                Validity::Unknown,
+                Some("not checked to the end: another part is already invalid".to_string()),
+            ),
+            Progress::Stopped(why) => (Validity::Unknown, Some(why)),
+            Progress::Pending => (Validity::Unknown, Some("search not finished".to_string())),
+        };
+        valid = valid.and(verdict);
+        let witness = match (&verdict, search.frontier.take()) {
+            (Validity::Invalid, Some(frontier)) => {
+                Some(Witness::build(&mut search.part, &frontier, history))
+            }
+            _ => None,
+        };
+        reports.push(PartReport {
+            key: search.part.key.as_ref().map(|k| k.to_string()),
+            valid: verdict,
+            cause,
+            calls: search.part.calls_before_reduction,
+            searched_calls: search.part.calls.len(),
+            steps: search.steps,
+            memo_entries: search.memo_entries(),
+            witness,
+        });
+    }
+    Ok(Analysis {
+        valid,
+        calls,
+        parts: reports,
+    })
+}
+
+/// Why a history could not be checked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("unknown model `{0}` (known: {models})", models = crate::model::MODEL_NAMES.join(", "))]
+    UnknownModel(String),
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+}
+
+/// [`check`] with the model named as on the command line (`cas-register`, `kv`, ...).
+pub fn check_by_name(
+    history: &History,
+    model: &str,
+    config: crate::model::ModelConfig,
+    options: &CheckOptions,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<Analysis, CheckError> {
+    use crate::model::*;
+    let analysis = match model {
+        "register" => check(history, &Register::new(config), options, progress)?,
+        "cas-register" => check(history, &Register::cas(config), options, progress)?,
+        "kv" => check(history, &Kv::new(config), options, progress)?,
+        "mutex" => check(history, &Mutex, options, progress)?,
+        "set" => check(history, &Set::new(config), options, progress)?,
+        "unordered-queue" => check(history, &UnorderedQueue::new(), options, progress)?,
+        "fifo-queue" => check(history, &FifoQueue::new(), options, progress)?,
+        "counter" => check(history, &Counter::new(config), options, progress)?,
+        other => return Err(CheckError::UnknownModel(other.to_string())),
+    };
+    Ok(analysis)
+}

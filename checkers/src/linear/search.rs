@@ -1,0 +1,390 @@
+//! The Wing-Gong-Lowe search for one part, resumable so that a scheduler can interleave parts.
+//!
+//! The history is a doubly linked list of call and return events in history order. The search
+//! walks it from the head: at a call it tries to linearize that operation now (step the model,
+//! remove the call and its return from the list, start again from the head); at a return it has
+//! found an operation that completed before anything could linearize it, so it backtracks.
+//! Success is reached when every `ok` call is linearized: calls of unknown outcome have no return
+//! event (they may take effect at any time, or never) and need not be linearized at all.
+//!
+//! Two things keep the search small:
+//! - A memo of every (set of linearized calls, model state) configuration already explored
+//!   (Lowe's improvement). Its key hashes *both* the set (incrementally, by XOR of a random
+//!   64-bit code per call) and the state; entries keep the full set and state, so a hash
+//!   collision can never prune a configuration that was not explored.
+//! - Symmetry of crashed calls: two unknown-outcome calls with the same compiled operation that
+//!   are both invoked are interchangeable (neither ever returns, so both may be placed anywhere
+//!   after the later invoke). The search only ever linearizes the earliest pending one of such a
+//!   group. Soundness: in any linearization that places the later twin B at a point where the
+//!   earlier twin A is still pending, A's invoke precedes B's, so swapping A and B gives a
+//!   linearization with the same states. Without this, k identical crashed writes cost 2^k memo
+//!   entries; with it, k+1. Jepsen's register tests crash many writes of the same few values.
+
+use std::hash::BuildHasher;
+use std::time::Instant;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+
+use super::prepare::Part;
+use crate::model::{Model, Step};
+
+const NONE: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// How a run of the search ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Valid,
+    Invalid,
+    /// The step budget of this round is spent; call `run` again.
+    Pending,
+    /// Stopped for good: the reason (time limit, memory limit, cancelled).
+    Stopped(String),
+}
+
+/// Shared limits, checked every few hundred steps.
+pub struct Limits<'a> {
+    pub deadline: Option<Instant>,
+    pub memory_bytes: usize,
+    pub cancelled: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// The furthest point the search reached: the call whose return it could not pass.
+#[derive(Debug, Clone)]
+pub struct Frontier<S> {
+    /// The call that could not be linearized before its completion.
+    pub call: usize,
+    /// The distinct model states in which the search reached that completion (at most a few).
+    pub states: Vec<S>,
+    /// The calls linearized on the first path that got there, in order.
+    pub path: Vec<usize>,
+}
+
+const MAX_FRONTIER_STATES: usize = 8;
+
+struct Frame<S> {
+    call: u32,
+    prev_state: S,
+    /// Successor states of a nondeterministic step not tried yet.
+    alternatives: Vec<S>,
+}
+
+struct MemoEntry<S> {
+    hash: u64,
+    bits: Box<[u64]>,
+    state: S,
+}
+
+/// The search of one part. See the module documentation.
+pub struct Search<M: Model> {
+    pub part: Part<M>,
+    /// For each call: does it have a return event (an ok call)?
+    returns: Vec<bool>,
+    /// For each unknown-outcome call: the previous one with the same operation (see module docs).
+    twin_prev: Vec<u32>,
+    zobrist: Vec<u64>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    linearized: Vec<u64>,
+    lin_hash: u64,
+    state: M::State,
+    stack: Vec<Frame<M::State>>,
+    memo: HashTable<MemoEntry<M::State>>,
+    memo_bytes: usize,
+    released_entries: usize,
+    cursor: u32,
+    remaining_ok: usize,
+    pub steps: u64,
+    pub frontier: Option<Frontier<M::State>>,
+    frontier_pos: usize,
+    finished: Option<Progress>,
+}
+
+fn call_entry(c: u32) -> u32 {
+    1 + 2 * c
+}
+
+fn return_entry(c: u32) -> u32 {
+    2 + 2 * c
+}
+
+/// A fixed-seed 64-bit mixer (splitmix64): the per-call codes must differ, not be secret.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+impl<M: Model> Search<M> {
+    pub fn new(mut part: Part<M>) -> Self {
+        let n = part.calls.len();
+        let returns: Vec<bool> = part.calls.iter().map(|c| c.complete.is_some()).collect();
+        let mut twin_prev = vec![NONE; n];
+        let mut last_twin: FxHashMap<&M::Op, u32> = FxHashMap::default();
+        for (i, c) in part.calls.iter().enumerate() {
+            if c.complete.is_none() {
+                if let Some(p) = last_twin.insert(&c.op, i as u32) {
+                    twin_prev[i] = p;
+                }
+            }
+        }
+        // Events in history order: a call at its invoke, a return at its completion.
+        let mut events: Vec<(usize, u32)> = Vec::with_capacity(2 * n);
+        for (i, c) in part.calls.iter().enumerate() {
+            events.push((c.invoke, call_entry(i as u32)));
+            if let Some(done) = c.complete {
+                events.push((done, return_entry(i as u32)));
+            }
+        }
+        events.sort_unstable();
+        let size = 1 + 2 * n;
+        let mut next = vec![NONE; size];
+        let mut prev = vec![NONE; size];
+        let mut last = HEAD;
+        for &(_, e) in &events {
+            next[last as usize] = e;
+            prev[e as usize] = last;
+            last = e;
+        }
+        let remaining_ok = returns.iter().filter(|&&r| r).count();
+        let state = part.model.init();
+        Search {
+            zobrist: (0..n as u64).map(mix).collect(),
+            linearized: vec![0; n.div_ceil(64)],
+            lin_hash: 0,
+            state,
+            stack: Vec::new(),
+            memo: HashTable::new(),
+            memo_bytes: 0,
+            released_entries: 0,
+            cursor: next[HEAD as usize],
+            remaining_ok,
+            steps: 0,
+            frontier: None,
+            frontier_pos: 0,
+            finished: None,
+            part,
+            returns,
+            twin_prev,
+            next,
+            prev,
+        }
+    }
+
+    /// Bytes held by the memo, roughly.
+    pub fn memo_bytes(&self) -> usize {
+        self.memo_bytes
+    }
+
+    /// Configurations explored (kept after the memo itself is released).
+    pub fn memo_entries(&self) -> usize {
+        self.memo.len().max(self.released_entries)
+    }
+
+    fn is_linearized(&self, c: u32) -> bool {
+        self.linearized[(c / 64) as usize] & (1 << (c % 64)) != 0
+    }
+
+    fn flip(&mut self, c: u32) {
+        self.linearized[(c / 64) as usize] ^= 1 << (c % 64);
+        self.lin_hash ^= self.zobrist[c as usize];
+    }
+
+    fn unlink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = n;
+        if n != NONE {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    fn relink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = e;
+        if n != NONE {
+            self.prev[n as usize] = e;
+        }
+    }
+
+    fn lift(&mut self, c: u32) {
+        self.unlink(call_entry(c));
+        if self.returns[c as usize] {
+            self.unlink(return_entry(c));
+        }
+    }
+
+    fn unlift(&mut self, c: u32) {
+        if self.returns[c as usize] {
+            self.relink(return_entry(c));
+        }
+        self.relink(call_entry(c));
+    }
+
+    /// Linearizes call `c` into `next_state` unless that configuration was explored already.
+    fn try_enter(
+        &mut self,
+        c: u32,
+        next_state: M::State,
+        alternatives: &mut Vec<M::State>,
+    ) -> bool {
+        self.flip(c);
+        let hash = self.lin_hash.rotate_left(17) ^ FxBuildHasher.hash_one(&next_state);
+        let bits = &self.linearized;
+        if self
+            .memo
+            .find(hash, |e| {
+                e.hash == hash && *e.bits == **bits && e.state == next_state
+            })
+            .is_some()
+        {
+            self.flip(c);
+            return false;
+        }
+        self.memo_bytes += std::mem::size_of::<MemoEntry<M::State>>() + 8 * bits.len() + 16;
+        let entry = MemoEntry {
+            hash,
+            bits: bits.clone().into_boxed_slice(),
+            state: next_state.clone(),
+        };
+        self.memo.insert_unique(hash, entry, |e| e.hash);
+        let prev_state = std::mem::replace(&mut self.state, next_state);
+        self.stack.push(Frame {
+            call: c,
+            prev_state,
+            alternatives: std::mem::take(alternatives),
+        });
+        self.lift(c);
+        if self.returns[c as usize] {
+            self.remaining_ok -= 1;
+        }
+        self.cursor = self.next[HEAD as usize];
+        true
+    }
+
+    /// Undoes the last linearization and moves on; false when there is nothing left to undo.
+    fn backtrack(&mut self) -> bool {
+        while let Some(mut frame) = self.stack.pop() {
+            let c = frame.call;
+            self.state = frame.prev_state;
+            self.flip(c);
+            if self.returns[c as usize] {
+                self.remaining_ok += 1;
+            }
+            self.unlift(c);
+            while let Some(s) = frame.alternatives.pop() {
+                if self.try_enter(c, s, &mut frame.alternatives) {
+                    return true;
+                }
+            }
+            self.cursor = self.next[call_entry(c) as usize];
+            return true;
+        }
+        false
+    }
+
+    fn record_frontier(&mut self, c: u32) {
+        let pos = self.part.calls[c as usize].complete.unwrap_or(usize::MAX);
+        match &mut self.frontier {
+            Some(_) if pos < self.frontier_pos => {}
+            Some(f) if pos == self.frontier_pos => {
+                if f.states.len() < MAX_FRONTIER_STATES && !f.states.contains(&self.state) {
+                    f.states.push(self.state.clone());
+                }
+            }
+            _ => {
+                self.frontier_pos = pos;
+                self.frontier = Some(Frontier {
+                    call: c as usize,
+                    states: vec![self.state.clone()],
+                    path: self.stack.iter().map(|f| f.call as usize).collect(),
+                });
+            }
+        }
+    }
+
+    /// Runs until a verdict, or until `budget` more steps are spent, or a limit is hit.
+    pub fn run(&mut self, budget: u64, limits: &Limits) -> Progress {
+        if let Some(done) = &self.finished {
+            return done.clone();
+        }
+        let end = self.steps.saturating_add(budget);
+        let verdict = loop {
+            if self.remaining_ok == 0 {
+                break Progress::Valid;
+            }
+            if self.steps >= end {
+                return Progress::Pending;
+            }
+            self.steps += 1;
+            if self.steps % 512 == 0 {
+                if (limits.cancelled)() {
+                    break Progress::Stopped("cancelled".into());
+                }
+                if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                    break Progress::Stopped("time limit reached".into());
+                }
+                if self.memo_bytes > limits.memory_bytes {
+                    break Progress::Stopped(format!(
+                        "memory limit reached ({} MB of search memo)",
+                        self.memo_bytes >> 20
+                    ));
+                }
+            }
+            let e = self.cursor;
+            if e == NONE {
+                // Only unknown-outcome calls are left ahead, yet an ok call is not linearized:
+                // its return lies behind the cursor, so this branch is dead.
+                if !self.backtrack() {
+                    break Progress::Invalid;
+                }
+                continue;
+            }
+            let c = (e - 1) / 2;
+            if e == return_entry(c) {
+                self.record_frontier(c);
+                if !self.backtrack() {
+                    break Progress::Invalid;
+                }
+                continue;
+            }
+            let twin = self.twin_prev[c as usize];
+            if twin != NONE && !self.is_linearized(twin) {
+                self.cursor = self.next[e as usize];
+                continue;
+            }
+            let op = &self.part.calls[c as usize].op;
+            match self.part.model.step(&self.state, op) {
+                Step::Impossible => self.cursor = self.next[e as usize],
+                Step::One(s) => {
+                    if !self.try_enter(c, s, &mut Vec::new()) {
+                        self.cursor = self.next[e as usize];
+                    }
+                }
+                Step::Many(mut all) => {
+                    let mut entered = false;
+                    while let Some(s) = all.pop() {
+                        if self.try_enter(c, s, &mut all) {
+                            entered = true;
+                            break;
+                        }
+                    }
+                    if !entered {
+                        self.cursor = self.next[e as usize];
+                    }
+                }
+            }
+        };
+        self.finished = Some(verdict.clone());
+        verdict
+    }
+
+    /// Frees the memo once a verdict is in: the frontier is all the report needs.
+    pub fn release_memory(&mut self) {
+        self.released_entries = self.memo.len();
+        self.memo_bytes = 0;
+        self.memo = HashTable::new();
+        self.stack = Vec::new();
+    }
+}

@@ -1,0 +1,175 @@
+//! Models: the sequential specifications that a concurrent history is checked against.
+//!
+//! A model is data plus a pure step function, in the manner of Porcupine: the engine asks it to
+//! *compile* each operation of the history once (turning values into small interned ids), then
+//! calls [`Model::step`] millions of times on those compiled operations. Everything a model knows
+//! of a datastore is here; the engine knows nothing of registers or queues.
+//!
+//! Each search owns its own model instance (`&mut self`), so a model may intern values and cache
+//! results (the kv model memoises string concatenations) without locks.
+
+mod counter;
+mod intern;
+mod kv;
+mod mutex;
+mod queue;
+mod register;
+mod set;
+
+pub use counter::Counter;
+pub use intern::Interner;
+pub use kv::Kv;
+pub use mutex::Mutex;
+pub use queue::{FifoQueue, UnorderedQueue};
+pub use register::Register;
+pub use set::Set;
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use crate::history::Value;
+
+/// What the engine knows of how a call ended.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome<'a> {
+    /// It happened, with this result (the completion's `value`).
+    Ok(&'a Value),
+    /// Unknown (`info`, or no completion): it may have happened, at any time after its invoke.
+    Unknown,
+}
+
+impl Outcome<'_> {
+    pub fn is_known(&self) -> bool {
+        matches!(self, Outcome::Ok(_))
+    }
+}
+
+/// One call as a model sees it, before compilation.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    pub f: &'a str,
+    /// The independent key, when the history is checked as one object with keyed state.
+    pub key: Option<&'a Value>,
+    /// The invoke's value: the argument.
+    pub input: &'a Value,
+    pub outcome: Outcome<'a>,
+}
+
+impl<'a> Call<'a> {
+    /// The value that describes the operation: the completion's when known (Jepsen completes a
+    /// `cas` or `write` with its argument and a `read` with its result), else the invoke's.
+    pub fn value(&self) -> &'a Value {
+        match self.outcome {
+            Outcome::Ok(v) if !v.is_nil() || self.input.is_nil() => v,
+            _ => self.input,
+        }
+    }
+}
+
+/// Why a call cannot be given to a model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("the {model} model has no operation `{f}` (it knows {known})")]
+    UnknownFunction {
+        model: &'static str,
+        f: String,
+        known: &'static str,
+    },
+    #[error("`{f}` needs {expected}, found {found}")]
+    BadValue {
+        f: String,
+        expected: &'static str,
+        found: String,
+    },
+}
+
+/// How an ok read of nil is understood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NilRead {
+    /// As Knossos does for Jepsen histories: nil carries no information and matches any state.
+    Any,
+    /// As faultline's own histories mean it: the object is absent (its initial state).
+    #[default]
+    Absent,
+}
+
+/// Settings shared by all models.
+#[derive(Clone, Debug, Default)]
+pub struct ModelConfig {
+    /// The object's initial value; `Nil` = absent.
+    pub initial: Value,
+    pub nil_read: NilRead,
+}
+
+/// The states reachable by one step: most models are deterministic, a few are not (a crashed
+/// dequeue of an unordered queue may have removed any element).
+#[derive(Debug)]
+pub enum Step<S> {
+    Impossible,
+    One(S),
+    Many(Vec<S>),
+}
+
+/// A sequential specification. See the module documentation.
+pub trait Model: Clone + Send + Sync {
+    /// Compact, cheap to clone and hash: the engine memoises (linearized set, state) pairs.
+    type State: Clone + Eq + Hash + Debug + Send + Sync;
+    /// A compiled call: arguments and known result, with values interned.
+    type Op: Clone + Eq + Hash + Debug + Send + Sync;
+
+    /// The name used on the command line.
+    fn name(&self) -> &'static str;
+
+    fn init(&mut self) -> Self::State;
+
+    fn compile(&mut self, call: &Call) -> Result<Self::Op, ModelError>;
+
+    fn step(&mut self, state: &Self::State, op: &Self::Op) -> Step<Self::State>;
+
+    /// True when `op` can never change the state. An `info` call that is read-only has no effect
+    /// that anyone could observe, so the engine drops it.
+    fn is_read_only(&self, op: &Self::Op) -> bool;
+
+    /// True when `op` never changes the state AND every state accepts it (a read of nil under
+    /// [`NilRead::Any`]). Such a call can be linearized anywhere in its window, so the engine drops it.
+    fn always_accepts(&self, _op: &Self::Op) -> bool {
+        false
+    }
+
+    /// The operation in words, e.g. `cas 1 -> 2`.
+    fn describe_op(&self, op: &Self::Op) -> String;
+
+    /// The state in words, e.g. `3` or `{"x": "a b"}`.
+    fn describe_state(&self, state: &Self::State) -> String;
+
+    /// Why `op` cannot follow `state`, in words, e.g. `read 3 is impossible: the register holds 4`.
+    fn explain(&self, state: &Self::State, op: &Self::Op) -> String;
+}
+
+/// The names of the models faultline knows, for `--model`.
+pub const MODEL_NAMES: &[&str] = &[
+    "register",
+    "cas-register",
+    "kv",
+    "mutex",
+    "set",
+    "unordered-queue",
+    "fifo-queue",
+    "counter",
+];
+
+pub(crate) fn bad_value(f: &str, expected: &'static str, found: &Value) -> ModelError {
+    ModelError::BadValue {
+        f: f.to_string(),
+        expected,
+        found: found.to_string(),
+    }
+}
+
+pub(crate) fn unknown_fn(model: &'static str, f: &str, known: &'static str) -> ModelError {
+    ModelError::UnknownFunction {
+        model,
+        f: f.to_string(),
+        known,
+    }
+}
