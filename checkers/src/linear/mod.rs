@@ -13,6 +13,9 @@ pub mod prepare;
 pub mod search;
 pub mod witness;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 

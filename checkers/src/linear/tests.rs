@@ -1,0 +1,360 @@
+//! The engine against a plain exhaustive search, on hand-written and generated histories.
+
+use proptest::prelude::*;
+
+use super::prepare::prepare;
+use super::*;
+use crate::history::{History, Op, OpType, Process, Value};
+use crate::model::{Model, ModelConfig, Register, Step};
+
+/// Tries every order: the reference the engine must agree with. No memo, no reductions beyond
+/// dropping fails; unknown-outcome calls may be linearized or left out.
+fn brute_force<M: Model>(history: &History, model: &M) -> bool {
+    let mut parts = prepare(history, model, false).expect("compiles");
+    let Some(part) = parts.pop() else {
+        return true;
+    };
+    let calls = part.calls;
+    let mut model = part.model;
+    let init = model.init();
+    fn go<M: Model>(
+        model: &mut M,
+        calls: &[super::prepare::PreparedCall<M::Op>],
+        done: &mut Vec<bool>,
+        state: &M::State,
+    ) -> bool {
+        let pending_ok: Vec<usize> = (0..calls.len())
+            .filter(|&c| !done[c] && calls[c].complete.is_some())
+            .collect();
+        if pending_ok.is_empty() {
+            return true;
+        }
+        let first_return = pending_ok
+            .iter()
+            .filter_map(|&c| calls[c].complete)
+            .min()
+            .unwrap_or(usize::MAX);
+        for c in 0..calls.len() {
+            if done[c] || calls[c].invoke > first_return {
+                continue;
+            }
+            let nexts = match model.step(state, &calls[c].op) {
+                Step::Impossible => vec![],
+                Step::One(s) => vec![s],
+                Step::Many(v) => v,
+            };
+            for s in nexts {
+                done[c] = true;
+                let ok = go(model, calls, done, &s);
+                done[c] = false;
+                if ok {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let mut done = vec![false; calls.len()];
+    go(&mut model, &calls, &mut done, &init)
+}
+
+fn op(process: u64, kind: OpType, f: &str, value: Value) -> Op {
+    Op {
+        index: 0,
+        time: None,
+        process: Process::Client(process),
+        kind,
+        f: f.into(),
+        key: None,
+        value,
+        extra: None,
+    }
+}
+
+fn history(mut ops: Vec<Op>) -> History {
+    for (i, o) in ops.iter_mut().enumerate() {
+        o.index = i as u64;
+    }
+    History { ops }
+}
+
+fn cas_register() -> Register {
+    Register::cas(ModelConfig::default())
+}
+
+fn verdict(h: &History) -> Validity {
+    check(h, &cas_register(), &CheckOptions::default(), None)
+        .unwrap()
+        .valid
+}
+
+use OpType::{Info, Invoke, Ok as Done};
+
+fn pair(a: i64, b: i64) -> Value {
+    Value::Vector(vec![Value::Int(a), Value::Int(b)].into())
+}
+
+#[test]
+fn a_stale_read_after_a_completed_write_is_invalid() {
+    let h = history(vec![
+        op(0, Invoke, "write", Value::Int(1)),
+        op(0, Done, "write", Value::Int(1)),
+        op(1, Invoke, "read", Value::Nil),
+        op(1, Done, "read", Value::Nil),
+    ]);
+    assert_eq!(verdict(&h), Validity::Invalid);
+    let a = check(&h, &cas_register(), &CheckOptions::default(), None).unwrap();
+    let w = a.parts[0].witness.as_ref().unwrap();
+    assert_eq!(w.op.op, "read nil");
+    assert_eq!(w.states, vec!["1".to_string()]);
+    assert!(
+        w.explanations[0].contains("the register holds 1"),
+        "{:?}",
+        w.explanations
+    );
+}
+
+#[test]
+fn a_concurrent_read_may_see_either_value() {
+    let h = history(vec![
+        op(0, Invoke, "write", Value::Int(1)),
+        op(1, Invoke, "read", Value::Nil),
+        op(1, Done, "read", Value::Int(1)),
+        op(0, Done, "write", Value::Int(1)),
+    ]);
+    assert_eq!(verdict(&h), Validity::Valid);
+}
+
+#[test]
+fn a_crashed_write_may_take_effect_much_later() {
+    let h = history(vec![
+        op(0, Invoke, "write", Value::Int(7)),
+        op(0, Info, "write", Value::Nil),
+        op(1, Invoke, "write", Value::Int(1)),
+        op(1, Done, "write", Value::Int(1)),
+        op(1, Invoke, "read", Value::Nil),
+        op(1, Done, "read", Value::Int(7)),
+    ]);
+    assert_eq!(verdict(&h), Validity::Valid);
+}
+
+#[test]
+fn a_crashed_write_takes_effect_at_most_once() {
+    let h = history(vec![
+        op(0, Invoke, "write", Value::Int(7)),
+        op(0, Info, "write", Value::Nil),
+        op(1, Invoke, "read", Value::Nil),
+        op(1, Done, "read", Value::Int(7)),
+        op(1, Invoke, "write", Value::Int(1)),
+        op(1, Done, "write", Value::Int(1)),
+        op(1, Invoke, "read", Value::Nil),
+        op(1, Done, "read", Value::Int(7)),
+    ]);
+    assert_eq!(verdict(&h), Validity::Invalid);
+}
+
+#[test]
+fn identical_crashed_writes_each_count() {
+    // Two crashed writes of 7: the symmetry reduction must still let both take effect.
+    let h = history(vec![
+        op(0, Invoke, "write", Value::Int(7)),
+        op(0, Info, "write", Value::Nil),
+        op(1, Invoke, "write", Value::Int(7)),
+        op(1, Info, "write", Value::Nil),
+        op(2, Invoke, "read", Value::Nil),
+        op(2, Done, "read", Value::Int(7)),
+        op(2, Invoke, "write", Value::Int(1)),
+        op(2, Done, "write", Value::Int(1)),
+        op(2, Invoke, "read", Value::Nil),
+        op(2, Done, "read", Value::Int(7)),
+    ]);
+    assert_eq!(verdict(&h), Validity::Valid);
+}
+
+#[test]
+fn an_empty_history_is_valid() {
+    assert_eq!(verdict(&History::default()), Validity::Valid);
+}
+
+#[test]
+fn a_time_limit_gives_unknown_not_a_verdict() {
+    // Many concurrent crashed cas operations make a search that cannot end in a microsecond.
+    let mut ops = vec![
+        op(200, Invoke, "write", Value::Int(0)),
+        op(200, Done, "write", Value::Int(0)),
+    ];
+    for p in 0..60 {
+        ops.push(op(
+            p,
+            Invoke,
+            "cas",
+            pair(p as i64 % 10, (p as i64 / 10 + p as i64) % 10),
+        ));
+    }
+    for p in 0..60 {
+        ops.push(op(p, Info, "cas", Value::Nil));
+    }
+    ops.push(op(101, Invoke, "read", Value::Nil));
+    ops.push(op(101, Done, "read", Value::Int(99)));
+    let h = history(ops);
+    let options = CheckOptions {
+        time_limit: Some(std::time::Duration::from_millis(1)),
+        memory_limit: 1 << 20,
+        ..CheckOptions::default()
+    };
+    let a = check(&h, &cas_register(), &options, None).unwrap();
+    assert_eq!(a.valid, Validity::Unknown);
+    let cause = a.parts[0].cause.as_deref().unwrap_or("");
+    assert!(cause.contains("limit"), "{cause}");
+}
+
+/// A history made by running random operations on a real sequential register, each taking
+/// effect at a point inside its invoke..completion window: linearizable by construction.
+#[derive(Debug, Clone)]
+struct Planned {
+    process: u64,
+    f: u8,
+    a: i64,
+    b: i64,
+    start: u32,
+    effect: u32,
+    end: u32,
+    crash: bool,
+    crash_applies: bool,
+}
+
+fn planned() -> impl Strategy<Value = Vec<Planned>> {
+    prop::collection::vec(
+        (
+            0u64..3,
+            0u8..3,
+            0i64..3,
+            0i64..3,
+            0u32..40,
+            1u32..10,
+            1u32..10,
+            prop::bool::weighted(0.15),
+            any::<bool>(),
+        ),
+        1..8,
+    )
+    .prop_map(|raw| {
+        let mut free_at = [0u32; 3];
+        raw.into_iter()
+            .map(|(process, f, a, b, gap, d1, d2, crash, crash_applies)| {
+                let start = free_at[process as usize] + gap;
+                let effect = start + d1;
+                let end = effect + d2;
+                free_at[process as usize] = end + 1;
+                Planned {
+                    process,
+                    f,
+                    a,
+                    b,
+                    start,
+                    effect,
+                    end,
+                    crash,
+                    crash_applies,
+                }
+            })
+            .collect()
+    })
+}
+
+/// Builds the history of a plan; processes that crash are renumbered for their later calls.
+fn realise(plan: &[Planned]) -> History {
+    let mut order: Vec<usize> = (0..plan.len()).collect();
+    order.sort_by_key(|&i| (plan[i].effect, i));
+    let mut reg = Value::Nil;
+    let mut result: Vec<(Value, bool)> = vec![(Value::Nil, true); plan.len()];
+    for &i in &order {
+        let p = &plan[i];
+        if p.crash && !p.crash_applies {
+            continue;
+        }
+        result[i] = match p.f {
+            0 => (reg.clone(), true),
+            1 => {
+                reg = Value::Int(p.a);
+                (Value::Int(p.a), true)
+            }
+            _ => {
+                if reg == Value::Int(p.a) {
+                    reg = Value::Int(p.b);
+                    (pair(p.a, p.b), true)
+                } else {
+                    (pair(p.a, p.b), false)
+                }
+            }
+        };
+    }
+    let mut events: Vec<(u32, usize, bool)> = Vec::new();
+    for (i, p) in plan.iter().enumerate() {
+        events.push((p.start, i, false));
+        events.push((p.end, i, true));
+    }
+    events.sort();
+    let mut epoch = [0u64; 3];
+    let mut proc_of = vec![0u64; plan.len()];
+    let mut ops = Vec::new();
+    for (_, i, done) in events {
+        let p = &plan[i];
+        let f = ["read", "write", "cas"][p.f as usize];
+        let input = match p.f {
+            0 => Value::Nil,
+            1 => Value::Int(p.a),
+            _ => pair(p.a, p.b),
+        };
+        if !done {
+            proc_of[i] = p.process + 3 * epoch[p.process as usize];
+            ops.push(op(proc_of[i], Invoke, f, input));
+        } else if p.crash {
+            ops.push(op(proc_of[i], Info, f, Value::Nil));
+            epoch[p.process as usize] += 1;
+        } else {
+            let (value, applied) = result[i].clone();
+            ops.push(op(
+                proc_of[i],
+                if applied { Done } else { OpType::Fail },
+                f,
+                value,
+            ));
+        }
+    }
+    history(ops)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn histories_of_a_real_register_are_linearizable(plan in planned()) {
+        let h = realise(&plan);
+        prop_assert_eq!(verdict(&h), Validity::Valid, "{:?}", h);
+    }
+
+    #[test]
+    fn engine_agrees_with_exhaustive_search_on_corrupted_histories(plan in planned(), which in 0usize..16, v in 0i64..4) {
+        let mut h = realise(&plan);
+        // Corrupt one ok read's result (or, if none, one write's value).
+        let oks: Vec<usize> = (0..h.ops.len()).filter(|&i| h.ops[i].kind == Done).collect();
+        if let Some(&i) = oks.get(which % oks.len().max(1)) {
+            if &*h.ops[i].f == "read" {
+                h.ops[i].value = if v == 3 { Value::Nil } else { Value::Int(v) };
+            }
+        }
+        let fast = verdict(&h);
+        let slow = brute_force(&h, &cas_register());
+        prop_assert_eq!(fast == Validity::Valid, slow, "{:?}", h);
+        prop_assert_ne!(fast, Validity::Unknown);
+    }
+
+    #[test]
+    fn the_verdict_does_not_depend_on_the_thread_count(plan in planned()) {
+        let h = realise(&plan);
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let a = one.install(|| verdict(&h));
+        prop_assert_eq!(a, verdict(&h));
+    }
+}
