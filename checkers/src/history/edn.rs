@@ -281,7 +281,8 @@ impl<'a> EdnReader<'a> {
     fn symbol_text(&mut self) -> &'a str {
         let start = self.pos;
         while let Some(c) = self.peek() {
-            if c.is_whitespace() || matches!(c, ',' | '(' | ')' | '[' | ']' | '{' | '}' | '"' | ';') {
+            if c.is_whitespace() || matches!(c, ',' | '(' | ')' | '[' | ']' | '{' | '}' | '"' | ';')
+            {
                 break;
             }
             self.bump();
@@ -302,7 +303,9 @@ impl<'a> EdnReader<'a> {
         }
         let first = tok.as_bytes()[0];
         let numeric = first.is_ascii_digit()
-            || (matches!(first, b'-' | b'+') && tok.len() > 1 && tok.as_bytes()[1].is_ascii_digit());
+            || (matches!(first, b'-' | b'+')
+                && tok.len() > 1
+                && tok.as_bytes()[1].is_ascii_digit());
         if !numeric {
             // A bare symbol: Jepsen writes few, keep it as a keyword-like name.
             return Ok(Value::Keyword(tok.into()));
@@ -359,7 +362,10 @@ mod tests {
         let v = parse_value("; a comment\n[#{3 1 2} #_ :gone nil \"s\\n\" -4 2.5]").unwrap();
         let items = v.as_slice().unwrap();
         assert_eq!(items.len(), 5);
-        assert_eq!(items[0], Value::canonical_set(vec![Value::Int(1), Value::Int(2), Value::Int(3)]));
+        assert_eq!(
+            items[0],
+            Value::canonical_set(vec![Value::Int(1), Value::Int(2), Value::Int(3)])
+        );
         assert_eq!(items[1], Value::Nil);
         assert_eq!(items[2], Value::Str("s\n".into()));
         assert_eq!(items[3], Value::Int(-4));

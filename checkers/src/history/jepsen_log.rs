@@ -14,6 +14,7 @@ const MARKER: &str = "jepsen.util - ";
 pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
     let mut names = FnNames::default();
     let mut ops = Vec::new();
+    let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         let Some(at) = line.find(MARKER) else {
@@ -44,11 +45,19 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
                 Some(t) => t,
                 None => return Err(err(format!("unknown operation type :{k}"))),
             },
-            other => return Err(err(format!("expected an operation type like :invoke, found {other}"))),
+            other => {
+                return Err(err(format!(
+                    "expected an operation type like :invoke, found {other}"
+                )))
+            }
         };
         let f = match next(&mut reader, "the operation's function")? {
             Value::Keyword(k) => names.intern(&k),
-            other => return Err(err(format!("expected a function like :read, found {other}"))),
+            other => {
+                return Err(err(format!(
+                    "expected a function like :read, found {other}"
+                )))
+            }
         };
         let value = if reader.at_end() {
             Value::Nil
@@ -75,8 +84,9 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
             value,
             extra,
         });
+        lines.push(u32::try_from(line_no).unwrap_or(u32::MAX));
     }
-    Ok(History { ops })
+    Ok(History { ops, lines })
 }
 
 #[cfg(test)]
@@ -93,7 +103,10 @@ mod tests {
         let h = parse(text, Path::new("x.log")).unwrap();
         assert_eq!(h.ops.len(), 4);
         assert_eq!(h.ops[1].value, Value::Int(3));
-        assert_eq!(h.ops[2].value, Value::Vector(vec![Value::Int(1), Value::Int(2)].into()));
+        assert_eq!(
+            h.ops[2].value,
+            Value::Vector(vec![Value::Int(1), Value::Int(2)].into())
+        );
         assert_eq!(h.ops[3].kind, OpType::Info);
         assert_eq!(h.ops[3].value, Value::Nil);
         assert_eq!(h.ops[3].error(), Some(&Value::Keyword("timed-out".into())));
@@ -101,7 +114,8 @@ mod tests {
 
     #[test]
     fn a_broken_operation_line_names_its_line() {
-        let text = "INFO  jepsen.util - 4\t:invoke\t:read\tnil\nINFO  jepsen.util - 4\t:okay\t:read\t1\n";
+        let text =
+            "INFO  jepsen.util - 4\t:invoke\t:read\tnil\nINFO  jepsen.util - 4\t:okay\t:read\t1\n";
         match parse(text, Path::new("x.log")) {
             Err(ReadError::Parse { line, message, .. }) => {
                 assert_eq!(line, 2);
