@@ -4,12 +4,18 @@
 //! line and what was expected there; it never panics on bad input.
 
 pub mod edn;
+mod edn_history;
 mod jepsen_log;
+mod json_value;
+mod jsonl;
 mod op;
+mod op_fields;
 mod value;
+mod well_formed;
 
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
+pub use well_formed::check_well_formed;
 
 use std::path::{Path, PathBuf};
 
@@ -74,10 +80,19 @@ pub fn read_history(path: &Path, options: &ReadOptions) -> Result<Loaded, ReadEr
     parse_history(&bytes, path, options)
 }
 
-/// Parses a history held in memory; `path` names it in errors.
-pub fn parse_history(bytes: &[u8], path: &Path, options: &ReadOptions) -> Result<Loaded, ReadError> {
+/// Parses a history held in memory; `path` names it in errors. The history is checked with
+/// [`check_well_formed`] before it is returned, so a checker may trust its pairing.
+pub fn parse_history(
+    bytes: &[u8],
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<Loaded, ReadError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         ReadError::Parse {
             path: path.to_owned(),
             line,
@@ -86,15 +101,11 @@ pub fn parse_history(bytes: &[u8], path: &Path, options: &ReadOptions) -> Result
     })?;
     let format = options.format.unwrap_or_else(|| detect_format(path, text));
     let history = match format {
+        Format::Jsonl => jsonl::parse(text, path)?,
+        Format::Edn => edn_history::parse(text, path, options.independent)?,
         Format::JepsenLog => jepsen_log::parse(text, path)?,
-        other => {
-            return Err(ReadError::Parse {
-                path: path.to_owned(),
-                line: 1,
-                message: format!("no reader for {other:?} yet"),
-            })
-        }
     };
+    check_well_formed(&history, path)?;
     Ok(Loaded { history, format })
 }
 
