@@ -12,10 +12,12 @@ mod op;
 mod op_fields;
 mod value;
 mod well_formed;
+mod write;
 
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
 pub use well_formed::check_well_formed;
+pub use write::{write_edn, write_jsonl};
 
 use std::path::{Path, PathBuf};
 
