@@ -4,6 +4,9 @@
 //! JSON has fewer kinds than EDN, so writing is lossy for some values: a keyword becomes a string,
 //! a set an array, and a map key that is not a string or keyword is written as its EDN text.
 //! NaN and infinities have no JSON form and are refused rather than silently written as `null`.
+//!
+//! Floats: serde_json is built without its `float_roundtrip` feature, so a float of extreme
+//! exponent (say 7.5e-299) may read back one ulp off what was written. Integers are exact.
 
 use std::fmt;
 

@@ -14,6 +14,11 @@ mod value;
 mod well_formed;
 mod write;
 
+#[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
+mod robustness_tests;
+
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
 pub use well_formed::check_well_formed;
@@ -124,7 +129,8 @@ pub fn detect_format(path: &Path, text: &str) -> Format {
         .map(str::trim_start)
         .find(|l| !l.is_empty() && !l.starts_with(';'));
     match first {
-        Some(l) if l.starts_with('{') && l.contains("\":") => Format::Jsonl,
+        // `{"index":...` is JSON; `{:index ...` and `#jepsen.history.Op{` are EDN.
+        Some(l) if l.starts_with('{') && l[1..].trim_start().starts_with('"') => Format::Jsonl,
         Some(l) if l.starts_with(['{', '[', '(', '#']) => Format::Edn,
         Some(l) if l.contains("jepsen") => Format::JepsenLog,
         _ => Format::Edn,
