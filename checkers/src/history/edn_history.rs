@@ -18,7 +18,6 @@ pub(super) fn parse(text: &str, path: &Path, independent: bool) -> Result<Histor
         line,
         message,
     };
-    let edn_err = |e: EdnError| err(e.line, e.message);
     let mut reader = EdnReader::new(text);
     let close = reader.open_top_sequence();
     let open_line = reader.line();
@@ -46,7 +45,10 @@ pub(super) fn parse(text: &str, path: &Path, independent: bool) -> Result<Histor
         }
         // `at_end` and `close_top_sequence` skipped blanks: the reader stands at the op's start.
         let line = reader.line();
-        let Some(value) = reader.next_value().map_err(edn_err)? else {
+        let Some(value) = reader
+            .next_value()
+            .map_err(|e| syntax_error(e, line, &err))?
+        else {
             break;
         };
         let next_index = history.ops.last().map_or(0, |o| o.index.saturating_add(1));
@@ -56,6 +58,16 @@ pub(super) fn parse(text: &str, path: &Path, independent: bool) -> Result<Histor
         history.lines.push(u32::try_from(line).unwrap_or(u32::MAX));
     }
     Ok(history)
+}
+
+/// An EDN syntax error inside the op map that starts at `line`: reported at the op's line, as
+/// every error of this reader is, with the exact line in the message when it differs.
+fn syntax_error(e: EdnError, line: usize, err: &impl Fn(usize, String) -> ReadError) -> ReadError {
+    if e.line == line {
+        err(line, e.message)
+    } else {
+        err(line, format!("{} (at line {})", e.message, e.line))
+    }
 }
 
 fn op_from_map(
@@ -223,11 +235,39 @@ mod tests {
     }
 
     #[test]
-    fn syntax_errors_keep_the_edn_line() {
-        let (line, _) = line_and_message(read(
-            "{:process 1 :type :invoke :f :read}\n{:process 1 :type\n",
+    fn syntax_errors_name_the_op_start_and_the_exact_line() {
+        let (line, msg) = line_and_message(read(
+            "{:process 1 :type :invoke :f :read}\n{:process 1 :type\n :f :read :value [1 2}\n",
             false,
         ));
-        assert!(line >= 2, "{line}");
+        assert_eq!(line, 2);
+        assert!(msg.contains("(at line 3)"), "{msg}");
+    }
+
+    #[test]
+    fn reads_the_independent_fixture_through_read_history() {
+        use crate::history::{read_history, Format, ReadOptions};
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/independent-cas.edn");
+        let options = ReadOptions {
+            format: None,
+            independent: true,
+        };
+        let loaded = read_history(&path, &options).unwrap();
+        assert_eq!(loaded.format, Format::Edn);
+        let h = loaded.history;
+        assert_eq!(h.len(), 8);
+        assert_eq!(h.lines[0], 3);
+        assert_eq!(h.ops[1].key, Some(Value::Int(3)));
+        assert_eq!(h.ops[1].value, Value::Nil);
+        assert_eq!(h.ops[2].process, Process::Nemesis);
+        assert_eq!(h.ops[3].node(), Some("n1"));
+        assert_eq!(h.ops[6].error(), Some(&Value::Keyword("timeout".into())));
+        assert_eq!(h.ops[7].key, Some(Value::Int(4)));
+        // Without --independent the same file reads, with the tuples kept as values.
+        let plain = read_history(&path, &ReadOptions::default())
+            .unwrap()
+            .history;
+        assert_eq!(plain.ops[1].key, None);
     }
 }

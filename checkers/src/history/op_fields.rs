@@ -95,7 +95,7 @@ impl OpFields {
     /// A missing `value` reads as nil, as Jepsen omits it on some completions.
     pub(super) fn into_op(self, names: &mut FnNames, next_index: u64) -> Result<Op, String> {
         let index = match self.index {
-            None => next_index,
+            None | Some(Value::Nil) => next_index,
             Some(Value::Int(i)) if i >= 0 => i as u64,
             Some(other) => {
                 return Err(format!(
