@@ -302,7 +302,10 @@ const SHOWN: usize = 8;
 
 /// The witnesses of one file, in words.
 pub fn explain(out: &mut impl Write, r: &FileResult) -> std::io::Result<()> {
-    let name = |i: usize| format!("index {i}");
+    let name = |i: usize| match &r.history {
+        Some(h) if !h.lines.is_empty() => format!("line {}", h.line(i)),
+        _ => format!("index {i}"),
+    };
     for part in &r.failures {
         let key = part
             .key

@@ -14,6 +14,7 @@ const MARKER: &str = "jepsen.util - ";
 pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
     let mut names = FnNames::default();
     let mut ops = Vec::new();
+    let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         let Some(at) = line.find(MARKER) else {
@@ -83,8 +84,9 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
             value,
             extra,
         });
+        lines.push(u32::try_from(line_no).unwrap_or(u32::MAX));
     }
-    Ok(History { ops })
+    Ok(History { ops, lines })
 }
 
 #[cfg(test)]

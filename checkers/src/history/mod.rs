@@ -4,12 +4,25 @@
 //! line and what was expected there; it never panics on bad input.
 
 pub mod edn;
+mod edn_history;
 mod jepsen_log;
+mod json_value;
+mod jsonl;
 mod op;
+mod op_fields;
 mod value;
+mod well_formed;
+mod write;
+
+#[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
+mod robustness_tests;
 
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
+pub use well_formed::check_well_formed;
+pub use write::{write_edn, write_jsonl};
 
 use std::path::{Path, PathBuf};
 
@@ -74,7 +87,8 @@ pub fn read_history(path: &Path, options: &ReadOptions) -> Result<Loaded, ReadEr
     parse_history(&bytes, path, options)
 }
 
-/// Parses a history held in memory; `path` names it in errors.
+/// Parses a history held in memory; `path` names it in errors. The history is checked with
+/// [`check_well_formed`] before it is returned, so a checker may trust its pairing.
 pub fn parse_history(
     bytes: &[u8],
     path: &Path,
@@ -94,15 +108,11 @@ pub fn parse_history(
     })?;
     let format = options.format.unwrap_or_else(|| detect_format(path, text));
     let history = match format {
+        Format::Jsonl => jsonl::parse(text, path)?,
+        Format::Edn => edn_history::parse(text, path, options.independent)?,
         Format::JepsenLog => jepsen_log::parse(text, path)?,
-        other => {
-            return Err(ReadError::Parse {
-                path: path.to_owned(),
-                line: 1,
-                message: format!("no reader for {other:?} yet"),
-            })
-        }
     };
+    check_well_formed(&history, path)?;
     Ok(Loaded { history, format })
 }
 
@@ -119,7 +129,8 @@ pub fn detect_format(path: &Path, text: &str) -> Format {
         .map(str::trim_start)
         .find(|l| !l.is_empty() && !l.starts_with(';'));
     match first {
-        Some(l) if l.starts_with('{') && l.contains("\":") => Format::Jsonl,
+        // `{"index":...` is JSON; `{:index ...` and `#jepsen.history.Op{` are EDN.
+        Some(l) if l.starts_with('{') && l[1..].trim_start().starts_with('"') => Format::Jsonl,
         Some(l) if l.starts_with(['{', '[', '(', '#']) => Format::Edn,
         Some(l) if l.contains("jepsen") => Format::JepsenLog,
         _ => Format::Edn,

@@ -106,9 +106,30 @@ impl Op {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
     pub ops: Vec<Op>,
+    /// The 1-based source line where each op starts, parallel to `ops`, so that checks running
+    /// long after reading can still point at the file. Empty for a history built in memory
+    /// (`History::default()`, [`History::from_ops`]); [`History::line`] then falls back to the
+    /// op's position + 1.
+    pub lines: Vec<u32>,
 }
 
 impl History {
+    /// A history built in memory, with no source lines.
+    pub fn from_ops(ops: Vec<Op>) -> Self {
+        History {
+            ops,
+            lines: Vec::new(),
+        }
+    }
+
+    /// The source line of the op at position `i`, or `i + 1` when the history has no lines.
+    pub fn line(&self, i: usize) -> usize {
+        match self.lines.get(i) {
+            Some(&l) => l as usize,
+            None => i + 1,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ops.len()
     }

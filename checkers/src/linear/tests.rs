@@ -75,7 +75,7 @@ fn history(mut ops: Vec<Op>) -> History {
     for (i, o) in ops.iter_mut().enumerate() {
         o.index = i as u64;
     }
-    History { ops }
+    History::from_ops(ops)
 }
 
 fn cas_register() -> Register {

@@ -1,0 +1,238 @@
+//! The rules every history must keep before a checker may trust it, whatever format it came in.
+//!
+//! A checker pairs each invoke with its process's next completion. If a file breaks the pairing
+//! (a completion out of nowhere, a process invoking twice), a checker would silently judge a
+//! history that never happened; so these are read errors, named by file and line.
+//!
+//! Per client process: invoke, then exactly one completion with the same `f`, and nothing after
+//! an `info` (a crashed process is retired; its worker continues under a new number). An invoke
+//! still open at the end of the history is allowed: it reads as `info`. Nemesis ops are exempt:
+//! the nemesis often logs a lone `info`. Indexes must increase strictly, so that they identify ops.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::{History, OpType, Process, ReadError};
+
+/// Where a client process stands in its invoke/complete cycle.
+enum Stage {
+    /// Its invoke at this position has no completion yet.
+    Pending { at: usize, f: Arc<str> },
+    /// Its last op ended in `info` at this position: it must never invoke again.
+    Crashed { at: usize },
+}
+
+/// Checks the pairing of invokes and completions, and the order of indexes; `path` names the file
+/// in errors, and lines come from [`History::line`].
+pub fn check_well_formed(history: &History, path: &Path) -> Result<(), ReadError> {
+    let err = |i: usize, message: String| ReadError::Parse {
+        path: path.to_owned(),
+        line: history.line(i),
+        message,
+    };
+    // Processes absent from the map are idle: ready to invoke.
+    let mut stages: FxHashMap<u64, Stage> = FxHashMap::default();
+    for (i, op) in history.ops.iter().enumerate() {
+        if i > 0 {
+            let prev = history.ops[i - 1].index;
+            if op.index <= prev {
+                return Err(err(
+                    i,
+                    format!(
+                        "index {} does not follow index {prev} at line {}: indexes must increase",
+                        op.index,
+                        history.line(i - 1)
+                    ),
+                ));
+            }
+        }
+        let Process::Client(p) = op.process else {
+            continue;
+        };
+        let line = history.line(i);
+        let kind = op.kind.name();
+        match (op.kind, stages.get(&p)) {
+            (OpType::Invoke, Some(Stage::Pending { at, .. })) => {
+                return Err(err(
+                    i,
+                    format!(
+                        "invoke at line {line} by process {p}, whose invoke at line {} has no completion",
+                        history.line(*at)
+                    ),
+                ))
+            }
+            (OpType::Invoke, Some(Stage::Crashed { at })) => {
+                return Err(err(
+                    i,
+                    format!(
+                        "invoke at line {line} by process {p}, which crashed (info) at line {}: \
+                         a crashed process never invokes again",
+                        history.line(*at)
+                    ),
+                ))
+            }
+            (OpType::Invoke, None) => {
+                stages.insert(
+                    p,
+                    Stage::Pending {
+                        at: i,
+                        f: op.f.clone(),
+                    },
+                );
+            }
+            (_, Some(Stage::Pending { at, f })) => {
+                if *f != op.f {
+                    return Err(err(
+                        i,
+                        format!(
+                            "{kind} of {} at line {line} by process {p} completes the invoke of {f} at line {}",
+                            op.f,
+                            history.line(*at)
+                        ),
+                    ));
+                }
+                if op.kind == OpType::Info {
+                    stages.insert(p, Stage::Crashed { at: i });
+                } else {
+                    stages.remove(&p);
+                }
+            }
+            (_, _) => {
+                return Err(err(
+                    i,
+                    format!("{kind} at line {line} by process {p} completes no invoke"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Op, Value};
+
+    fn op(index: u64, process: Process, kind: OpType, f: &str) -> Op {
+        Op {
+            index,
+            time: None,
+            process,
+            kind,
+            f: f.into(),
+            key: None,
+            value: Value::Nil,
+            extra: None,
+        }
+    }
+
+    fn history(ops: &[(u64, OpType, &str)]) -> History {
+        let ops: Vec<Op> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, k, f))| op(i as u64, Process::Client(p), k, f))
+            .collect();
+        // Source lines 10, 20, 30, ... so that tests can tell lines from positions.
+        let lines = (1..=ops.len()).map(|n| n as u32 * 10).collect();
+        History { ops, lines }
+    }
+
+    fn error(h: &History) -> (usize, String) {
+        match check_well_formed(h, Path::new("h")) {
+            Err(ReadError::Parse { line, message, .. }) => (line, message),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    use OpType::*;
+
+    #[test]
+    fn paired_ops_fails_and_open_invokes_are_well_formed() {
+        let h = history(&[
+            (1, Invoke, "read"),
+            (2, Invoke, "write"),
+            (1, Ok, "read"),
+            (2, Fail, "write"),
+            (2, Invoke, "read"),
+            (3, Invoke, "cas"),
+            (3, Info, "cas"),
+        ]);
+        check_well_formed(&h, Path::new("h")).unwrap();
+    }
+
+    #[test]
+    fn a_completion_without_an_invoke_is_refused() {
+        let (line, msg) = error(&history(&[(1, Invoke, "read"), (3, Ok, "read")]));
+        assert_eq!(line, 20);
+        assert_eq!(msg, "ok at line 20 by process 3 completes no invoke");
+    }
+
+    #[test]
+    fn a_second_completion_is_refused() {
+        let (line, msg) = error(&history(&[
+            (1, Invoke, "read"),
+            (1, Ok, "read"),
+            (1, Fail, "read"),
+        ]));
+        assert_eq!(line, 30);
+        assert!(msg.contains("completes no invoke"), "{msg}");
+    }
+
+    #[test]
+    fn a_second_invoke_names_the_open_one() {
+        let (line, msg) = error(&history(&[(1, Invoke, "read"), (1, Invoke, "write")]));
+        assert_eq!(line, 20);
+        assert!(msg.contains("invoke at line 10 has no completion"), "{msg}");
+    }
+
+    #[test]
+    fn a_completion_of_another_function_is_refused() {
+        let (line, msg) = error(&history(&[(1, Invoke, "read"), (1, Ok, "write")]));
+        assert_eq!(line, 20);
+        assert!(
+            msg.contains("completes the invoke of read at line 10"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_crashed_process_never_invokes_again() {
+        let (line, msg) = error(&history(&[
+            (1, Invoke, "read"),
+            (1, Info, "read"),
+            (1, Invoke, "read"),
+        ]));
+        assert_eq!(line, 30);
+        assert!(msg.contains("crashed (info) at line 20"), "{msg}");
+    }
+
+    #[test]
+    fn nemesis_ops_are_exempt() {
+        let h = History::from_ops(vec![
+            op(0, Process::Nemesis, Info, "start"),
+            op(1, Process::Nemesis, Info, "start"),
+            op(2, Process::Nemesis, Invoke, "stop"),
+        ]);
+        check_well_formed(&h, Path::new("h")).unwrap();
+    }
+
+    #[test]
+    fn duplicate_indexes_are_refused() {
+        let mut h = history(&[(1, Invoke, "read"), (1, Ok, "read")]);
+        h.ops[1].index = 0;
+        let (line, msg) = error(&h);
+        assert_eq!(line, 20);
+        assert!(
+            msg.contains("index 0 does not follow index 0 at line 10"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_history_without_lines_reports_positions() {
+        let h = History::from_ops(vec![op(0, Process::Client(1), Ok, "read")]);
+        assert_eq!(error(&h).0, 1);
+    }
+}
