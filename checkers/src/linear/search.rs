@@ -63,11 +63,19 @@ pub struct Frontier<S> {
 
 const MAX_FRONTIER_STATES: usize = 8;
 
+enum ReadFirst {
+    Entered,
+    Doomed,
+    Nothing,
+}
+
 struct Frame<S> {
     call: u32,
     prev_state: S,
     /// Successor states of a nondeterministic step not tried yet.
     alternatives: Vec<S>,
+    /// Entered by the read-first rule: if this fails, so does the configuration below it.
+    forced: bool,
 }
 
 struct MemoEntry<S> {
@@ -81,6 +89,10 @@ pub struct Search<M: Model> {
     pub part: Part<M>,
     /// For each call: does it have a return event (an ok call)?
     returns: Vec<bool>,
+    /// For each call: can it never change the state?
+    read_only: Vec<bool>,
+    /// True right after a call was linearized: the read-first rule has not been applied yet.
+    fresh: bool,
     /// For each unknown-outcome call: the previous one with the same operation (see module docs).
     twin_prev: Vec<u32>,
     zobrist: Vec<u64>,
@@ -149,6 +161,11 @@ impl<M: Model> Search<M> {
             last = e;
         }
         let remaining_ok = returns.iter().filter(|&&r| r).count();
+        let read_only = part
+            .calls
+            .iter()
+            .map(|c| part.model.is_read_only(&c.op))
+            .collect();
         let state = part.model.init();
         Search {
             zobrist: (0..n as u64).map(mix).collect(),
@@ -167,6 +184,8 @@ impl<M: Model> Search<M> {
             finished: None,
             part,
             returns,
+            read_only,
+            fresh: true,
             twin_prev,
             next,
             prev,
@@ -228,6 +247,7 @@ impl<M: Model> Search<M> {
         c: u32,
         next_state: M::State,
         alternatives: &mut Vec<M::State>,
+        forced: bool,
     ) -> bool {
         self.flip(c);
         let hash = self.lin_hash.rotate_left(17) ^ FxBuildHasher.hash_one(&next_state);
@@ -254,7 +274,9 @@ impl<M: Model> Search<M> {
             call: c,
             prev_state,
             alternatives: std::mem::take(alternatives),
+            forced,
         });
+        self.fresh = true;
         self.lift(c);
         if self.returns[c as usize] {
             self.remaining_ok -= 1;
@@ -273,8 +295,11 @@ impl<M: Model> Search<M> {
                 self.remaining_ok += 1;
             }
             self.unlift(c);
+            if frame.forced {
+                continue;
+            }
             while let Some(s) = frame.alternatives.pop() {
-                if self.try_enter(c, s, &mut frame.alternatives) {
+                if self.try_enter(c, s, &mut frame.alternatives, false) {
                     return true;
                 }
             }
@@ -282,6 +307,40 @@ impl<M: Model> Search<M> {
             return true;
         }
         false
+    }
+
+    /// The read-first rule: a read-only call that the current state accepts is linearized at
+    /// once, and its alternatives are never explored.
+    ///
+    /// Soundness: let C be the configuration and r such a call. r is a candidate, so no pending
+    /// call returned before r was invoked. If some linearization completes C as X r Y, then
+    /// r X Y completes it too: r leaves the state unchanged, so X and Y see the same states; and
+    /// moving r earlier breaks no real-time order, since every call of X was still pending when
+    /// r was invoked. Hence C succeeds iff C + r does: when C + r fails (or is already in the
+    /// memo, i.e. failed before), C fails, and the search backtracks past C.
+    fn read_first(&mut self) -> ReadFirst {
+        let mut e = self.next[HEAD as usize];
+        while e != NONE {
+            let c = (e - 1) / 2;
+            if e == return_entry(c) {
+                break;
+            }
+            if self.read_only[c as usize] {
+                if let Step::One(s) = self
+                    .part
+                    .model
+                    .step(&self.state, &self.part.calls[c as usize].op)
+                {
+                    return if self.try_enter(c, s, &mut Vec::new(), true) {
+                        ReadFirst::Entered
+                    } else {
+                        ReadFirst::Doomed
+                    };
+                }
+            }
+            e = self.next[e as usize];
+        }
+        ReadFirst::Nothing
     }
 
     fn record_frontier(&mut self, c: u32) {
@@ -332,6 +391,19 @@ impl<M: Model> Search<M> {
                     ));
                 }
             }
+            if self.fresh {
+                self.fresh = false;
+                match self.read_first() {
+                    ReadFirst::Entered => continue,
+                    ReadFirst::Doomed => {
+                        if !self.backtrack() {
+                            break Progress::Invalid;
+                        }
+                        continue;
+                    }
+                    ReadFirst::Nothing => {}
+                }
+            }
             let e = self.cursor;
             if e == NONE {
                 // Only unknown-outcome calls are left ahead, yet an ok call is not linearized:
@@ -358,14 +430,14 @@ impl<M: Model> Search<M> {
             match self.part.model.step(&self.state, op) {
                 Step::Impossible => self.cursor = self.next[e as usize],
                 Step::One(s) => {
-                    if !self.try_enter(c, s, &mut Vec::new()) {
+                    if !self.try_enter(c, s, &mut Vec::new(), false) {
                         self.cursor = self.next[e as usize];
                     }
                 }
                 Step::Many(mut all) => {
                     let mut entered = false;
                     while let Some(s) = all.pop() {
-                        if self.try_enter(c, s, &mut all) {
+                        if self.try_enter(c, s, &mut all, false) {
                             entered = true;
                             break;
                         }
