@@ -1,0 +1,55 @@
+# faultline: the set-up and everyday commands. Run as root on Debian 12.
+SHELL := /bin/bash
+CARGO ?= cargo
+CORPUS ?= ../shared/corpus/porcupine
+BIN := target/release/faultline
+
+# Debian packages the build, the tests and the local cluster need.
+DEB_PACKAGES := build-essential pkg-config libssl-dev libfontconfig1-dev protobuf-compiler \
+	etcd-server etcd-client openssh-server iptables iproute2 time
+
+.PHONY: all build test bench lint demo install-deps cluster-up cluster-down clean
+
+all: build
+
+## install-deps: install the Debian packages that are missing (apt-get update only when needed)
+install-deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "Debian packages: all present"; fi
+
+## build: release build of the faultline binary
+build:
+	$(CARGO) build --release
+
+## test: the whole suite (unit, property, corpus, CLI, and the real local-cluster tests; needs root)
+test:
+	$(CARGO) test --workspace --release
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets --workspace -- -D warnings
+
+## bench: checker timings over the corpus (per file, totals, peak memory) and whole-process figures
+bench: build
+	$(BIN) bench $(CORPUS) --rounds 5
+	@echo; echo "== whole process: all $$(tail -n +2 $(CORPUS)/expected.csv | wc -l) corpus histories, one round"
+	/usr/bin/time -f "wall %e s, peak %M KiB" $(BIN) bench $(CORPUS) --rounds 1 > /dev/null
+	@echo; echo "== kv/c10 as one object (--no-partition)"
+	for f in $(CORPUS)/kv/c10-ok.txt $(CORPUS)/kv/c10-bad.txt; do \
+		/usr/bin/time -f "$$f: wall %e s, peak %M KiB" $(BIN) check --model kv --no-partition $$f > /dev/null || true; done
+
+## demo: install what is missing, build, and check histories with a known verdict
+demo: install-deps build
+	@echo "== checking a shipped history with a stale read (expected: INVALID, exit 1)"
+	-$(BIN) check tests/fixtures/stale-read.jsonl
+	@echo; echo "== checking Jepsen's etcd logs and Porcupine's kv logs from the corpus"
+	-$(BIN) check --model cas-register $(CORPUS)/jepsen/etcd_00*.log
+	-$(BIN) check --model kv $(CORPUS)/kv/*.txt
+
+clean:
+	$(CARGO) clean
