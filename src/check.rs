@@ -157,14 +157,6 @@ pub fn check_file(
             result.calls = analysis.calls;
             result.parts = analysis.parts.len();
             result.failures = analysis.failures().cloned().collect();
-            if std::env::var_os("FAULTLINE_DEBUG_PARTS").is_some() {
-                for p in &analysis.parts {
-                    eprintln!(
-                        "{:?} calls {} searched {} steps {} memo {}",
-                        p.key, p.calls, p.searched_calls, p.steps, p.memo_entries
-                    );
-                }
-            }
             result.analysis = Some(analysis);
             result.history = Some(loaded.history);
         }

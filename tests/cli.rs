@@ -35,8 +35,14 @@ fn a_stale_read_exits_1_with_a_witness_naming_the_line() {
     let text = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(text.contains("key \"k1\""), "{text}");
-    assert!(text.contains("read nil (invoked at line 3, ok at line 4) cannot be linearized"), "{text}");
-    assert!(text.contains("read nil is impossible: the register holds 1"), "{text}");
+    assert!(
+        text.contains("read nil (invoked at line 3, ok at line 4) cannot be linearized"),
+        "{text}"
+    );
+    assert!(
+        text.contains("read nil is impossible: the register holds 1"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -77,7 +83,10 @@ fn a_missing_file_exits_65_naming_it() {
 
 #[test]
 fn usage_errors_exit_64() {
-    assert_eq!(faultline(&["check", "--no-such-flag", "x"]).status.code(), Some(64));
+    assert_eq!(
+        faultline(&["check", "--no-such-flag", "x"]).status.code(),
+        Some(64)
+    );
     assert_eq!(faultline(&["check"]).status.code(), Some(64));
     let o = faultline(&["check", "--model", "nope", &fixture("register-ok.jsonl")]);
     assert_eq!(o.status.code(), Some(64));
@@ -97,7 +106,10 @@ fn the_initial_value_changes_the_verdict() {
     .unwrap();
     let p = path.display().to_string();
     assert_eq!(faultline(&["check", &p]).status.code(), Some(1));
-    assert_eq!(faultline(&["check", "--initial", "0", &p]).status.code(), Some(0));
+    assert_eq!(
+        faultline(&["check", "--initial", "0", &p]).status.code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -114,17 +126,27 @@ fn jepsen_nil_reads_match_anything_unless_told_otherwise() {
     .unwrap();
     let p = path.display().to_string();
     assert_eq!(faultline(&["check", &p]).status.code(), Some(0));
-    assert_eq!(faultline(&["check", "--nil-read", "absent", &p]).status.code(), Some(1));
+    assert_eq!(
+        faultline(&["check", "--nil-read", "absent", &p])
+            .status
+            .code(),
+        Some(1)
+    );
 }
 
 #[test]
 fn the_etcd_corpus_checks_in_one_command() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/porcupine/jepsen");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "corpus missing under CI");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "corpus missing under CI"
+        );
         return;
     };
-    let files: Vec<String> = entries.map(|e| e.unwrap().path().display().to_string()).collect();
+    let files: Vec<String> = entries
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
     let mut args = vec!["check", "--json"];
     args.extend(files.iter().map(String::as_str));
     let o = faultline(&args);

@@ -47,7 +47,11 @@ fn check_corpus(partition: bool, only: &str) {
         };
         let analysis = check_by_name(&loaded.history, model, config, &options, None)
             .unwrap_or_else(|e| panic!("{file}: {e}"));
-        let want = if expected == "true" { Validity::Valid } else { Validity::Invalid };
+        let want = if expected == "true" {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        };
         if analysis.valid != want {
             wrong.push(format!("{file}: got {}, expected {want}", analysis.valid));
         }

@@ -78,9 +78,10 @@ struct Frame<S> {
     forced: bool,
 }
 
+/// A configuration explored; its set of linearized calls lives in `Search::memo_sets`.
 struct MemoEntry<S> {
     hash: u64,
-    bits: Box<[u64]>,
+    set_at: u32,
     state: S,
 }
 
@@ -103,6 +104,9 @@ pub struct Search<M: Model> {
     state: M::State,
     stack: Vec<Frame<M::State>>,
     memo: HashTable<MemoEntry<M::State>>,
+    /// The linearized-call sets of the memo, one after another (`words` u64 each): one
+    /// allocation for all, not one per configuration.
+    memo_sets: Vec<u64>,
     memo_bytes: usize,
     released_entries: usize,
     cursor: u32,
@@ -174,6 +178,7 @@ impl<M: Model> Search<M> {
             state,
             stack: Vec::new(),
             memo: HashTable::new(),
+            memo_sets: Vec::new(),
             memo_bytes: 0,
             released_entries: 0,
             cursor: next[HEAD as usize],
@@ -249,25 +254,29 @@ impl<M: Model> Search<M> {
         alternatives: &mut Vec<M::State>,
         forced: bool,
     ) -> bool {
+        if !self.read_only[c as usize] && !self.viable(c, &next_state) {
+            return false;
+        }
         self.flip(c);
         let hash = self.lin_hash.rotate_left(17) ^ FxBuildHasher.hash_one(&next_state);
         let bits = &self.linearized;
-        if self
-            .memo
-            .find(hash, |e| {
-                e.hash == hash && *e.bits == **bits && e.state == next_state
-            })
-            .is_some()
-        {
+        let words = bits.len();
+        let sets = &self.memo_sets;
+        let seen = self.memo.find(hash, |e| {
+            let at = e.set_at as usize * words;
+            e.hash == hash && sets[at..at + words] == bits[..] && e.state == next_state
+        });
+        if seen.is_some() {
             self.flip(c);
             return false;
         }
-        self.memo_bytes += std::mem::size_of::<MemoEntry<M::State>>() + 8 * bits.len() + 16;
+        self.memo_bytes += std::mem::size_of::<MemoEntry<M::State>>() + 8 * words + 8;
         let entry = MemoEntry {
             hash,
-            bits: bits.clone().into_boxed_slice(),
+            set_at: self.memo.len() as u32,
             state: next_state.clone(),
         };
+        self.memo_sets.extend_from_slice(bits);
         self.memo.insert_unique(hash, entry, |e| e.hash);
         let prev_state = std::mem::replace(&mut self.state, next_state);
         self.stack.push(Frame {
@@ -307,6 +316,31 @@ impl<M: Model> Search<M> {
             return true;
         }
         false
+    }
+
+    /// Whether every pending ok read in the window (invoked, not linearized) could still be
+    /// satisfied after `c` takes the state to `next`. Each of them must be linearized later, so
+    /// if the model says one can no longer be reached, this step leads nowhere.
+    fn viable(&self, c: u32, next: &M::State) -> bool {
+        let mut e = self.next[HEAD as usize];
+        while e != NONE {
+            let r = (e - 1) / 2;
+            if e == return_entry(r) {
+                break;
+            }
+            if r != c
+                && self.read_only[r as usize]
+                && self.returns[r as usize]
+                && !self
+                    .part
+                    .model
+                    .can_reach(next, &self.part.calls[r as usize].op)
+            {
+                return false;
+            }
+            e = self.next[e as usize];
+        }
+        true
     }
 
     /// The read-first rule: a read-only call that the current state accepts is linearized at
@@ -377,7 +411,7 @@ impl<M: Model> Search<M> {
                 return Progress::Pending;
             }
             self.steps += 1;
-            if self.steps % 512 == 0 {
+            if self.steps.is_multiple_of(512) {
                 if (limits.cancelled)() {
                     break Progress::Stopped("cancelled".into());
                 }
@@ -457,6 +491,7 @@ impl<M: Model> Search<M> {
         self.released_entries = self.memo.len();
         self.memo_bytes = 0;
         self.memo = HashTable::new();
+        self.memo_sets = Vec::new();
         self.stack = Vec::new();
     }
 }

@@ -5,11 +5,15 @@
 //! so a step costs a hash lookup rather than a copy of a growing string.
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use super::{
     bad_value, unknown_fn, Call, Interner, Model, ModelConfig, ModelError, NilRead, Outcome, Step,
 };
 use crate::history::Value;
+
+/// The kv model's state: one interned string per key slot.
+pub type KvState = SmallVec<[u32; 4]>;
 
 /// The kv model. Every key starts as `""` (or `--initial`, when that is a string).
 #[derive(Clone, Debug)]
@@ -18,6 +22,8 @@ pub struct Kv {
     strings: Interner,
     keys: Interner,
     concat: FxHashMap<(u32, u32), u32>,
+    /// The values `put` in each key slot: after a put a string grows from that value.
+    puts: Vec<Vec<u32>>,
 }
 
 /// A compiled kv call on the key in slot `.0`.
@@ -36,6 +42,7 @@ impl Kv {
             strings: Interner::default(),
             keys: Interner::default(),
             concat: FxHashMap::default(),
+            puts: Vec::new(),
         }
     }
 
@@ -70,18 +77,18 @@ impl Kv {
 }
 
 impl Model for Kv {
-    /// One interned string per key slot.
-    type State = Box<[u32]>;
+    /// One interned string per key slot; inline (no allocation) for up to four keys.
+    type State = KvState;
     type Op = KvOp;
 
     fn name(&self) -> &'static str {
         "kv"
     }
 
-    fn init(&mut self) -> Box<[u32]> {
+    fn init(&mut self) -> KvState {
         let n = (self.keys.len() - 1).max(1);
         let init = self.initial();
-        vec![init; n].into_boxed_slice()
+        SmallVec::from_elem(init, n)
     }
 
     fn compile(&mut self, call: &Call) -> Result<KvOp, ModelError> {
@@ -97,13 +104,20 @@ impl Model for Kv {
                 }
                 Outcome::Ok(v) => Ok(KvOp::Get(slot, self.string_id(call.f, v)?)),
             },
-            "put" | "write" => Ok(KvOp::Put(slot, self.string_id(call.f, call.input)?)),
+            "put" | "write" => {
+                let v = self.string_id(call.f, call.input)?;
+                if self.puts.len() <= slot as usize {
+                    self.puts.resize(slot as usize + 1, Vec::new());
+                }
+                self.puts[slot as usize].push(v);
+                Ok(KvOp::Put(slot, v))
+            }
             "append" => Ok(KvOp::Append(slot, self.string_id(call.f, call.input)?)),
             f => Err(unknown_fn("kv", f, "get, put, append")),
         }
     }
 
-    fn step(&mut self, state: &Box<[u32]>, op: &KvOp) -> Step<Box<[u32]>> {
+    fn step(&mut self, state: &KvState, op: &KvOp) -> Step<KvState> {
         let with = |slot: u32, v: u32| {
             let mut s = state.clone();
             if let Some(x) = s.get_mut(slot as usize) {
@@ -145,6 +159,24 @@ impl Model for Kv {
         matches!(op, KvOp::GetAny(_))
     }
 
+    /// A key's string only grows by appends, from its current value or from a value some put
+    /// writes. So a get of `v` can still be satisfied only if the current string, or some put's
+    /// value, is a prefix of `v` (any put of the key counts, linearized or not: an
+    /// over-approximation, as the trait requires).
+    fn can_reach(&self, state: &KvState, read: &KvOp) -> bool {
+        let KvOp::Get(slot, want) = *read else {
+            return true;
+        };
+        let cur = state.get(slot as usize).copied().unwrap_or(0);
+        let target = self.text(want);
+        cur == want
+            || target.starts_with(self.text(cur))
+            || self
+                .puts
+                .get(slot as usize)
+                .is_some_and(|ps| ps.iter().any(|&p| target.starts_with(self.text(p))))
+    }
+
     fn describe_op(&self, op: &KvOp) -> String {
         match *op {
             KvOp::Get(k, v) => format!("{}get {:?}", self.key_name(k), self.text(v)),
@@ -154,7 +186,7 @@ impl Model for Kv {
         }
     }
 
-    fn describe_state(&self, state: &Box<[u32]>) -> String {
+    fn describe_state(&self, state: &KvState) -> String {
         if state.len() == 1 {
             return format!("{:?}", self.text(state[0]));
         }
@@ -166,7 +198,7 @@ impl Model for Kv {
         format!("{{{}}}", parts.join(", "))
     }
 
-    fn explain(&self, state: &Box<[u32]>, op: &KvOp) -> String {
+    fn explain(&self, state: &KvState, op: &KvOp) -> String {
         match *op {
             KvOp::Get(k, _) => {
                 let cur = state.get(k as usize).copied().unwrap_or(0);

@@ -136,6 +136,14 @@ pub trait Model: Clone + Send + Sync {
         false
     }
 
+    /// Whether some sequence of steps could lead from `state` to a state that accepts the
+    /// read-only `read`. Must never say false when such a sequence exists; saying true when
+    /// unsure is always allowed (the default). Models whose state only grows (appends) use it to
+    /// let the engine abandon orders that no later read can agree with.
+    fn can_reach(&self, _state: &Self::State, _read: &Self::Op) -> bool {
+        true
+    }
+
     /// The operation in words, e.g. `cas 1 -> 2`.
     fn describe_op(&self, op: &Self::Op) -> String;
 
