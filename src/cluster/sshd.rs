@@ -88,7 +88,10 @@ pub(crate) fn write_config(node: &NodeInfo, keys: &Keys) -> Result<(), ClusterEr
          # The harness opens one session per node but may connect to all nodes at once.\n\
          MaxStartups 100:30:200\n\
          MaxSessions 64\n\
-         Subsystem sftp internal-sftp\n",
+         Subsystem sftp internal-sftp\n\
+         # Debian's bash sources ~/.bashrc when started by sshd unless SHLVL says it is nested;\n\
+         # this machine's root .bashrc takes ~150 ms (pyenv), paid on every command otherwise.\n\
+         SetEnv SHLVL=1\n",
         name = node.name,
         ip = node.ip,
         host_key = keys.host_key.display(),

@@ -27,6 +27,10 @@ use ssh2::{BlockDirections, CheckResult, KnownHostFileKind, Session};
 
 use super::{Cmd, ControlError, Output, Remote};
 
+/// Longest single wait for the socket in the read loop: a safety net only, since `poll` wakes
+/// as soon as data arrives.
+const POLL_CAP: Duration = Duration::from_millis(50);
+
 /// How to reach nodes over SSH. Shared by all nodes of a test.
 #[derive(Debug, Clone)]
 pub struct SshConfig {
@@ -348,7 +352,7 @@ impl SshRemote {
                     Err(e) => return Err(OpError::Failed(exec_err(e))),
                 }
             }
-            if progressed {
+            if progressed || (out_done && err_done) {
                 continue;
             }
             let wait = match deadline {
@@ -357,9 +361,9 @@ impl SshRemote {
                     if left.is_zero() {
                         return Err(OpError::Failed(timed_out()));
                     }
-                    left.min(Duration::from_millis(200))
+                    left.min(POLL_CAP)
                 }
-                None => Duration::from_millis(200),
+                None => POLL_CAP,
             };
             wait_for_socket(conn.fd, session.block_directions(), wait);
         }
