@@ -375,6 +375,33 @@ fn one_session_per_node_is_reused_and_replaced_when_it_dies() {
 }
 
 #[test]
+fn connecting_retries_until_a_restarting_node_answers() {
+    let c = TestCluster::up("ft-retry", 1);
+    let config = Arc::new(SshConfig {
+        connect_retries: 8,
+        retry_backoff: Duration::from_millis(100),
+        connect_timeout: Duration::from_secs(1),
+        ..c.info.ssh_config()
+    });
+    let r = SshRemote::new("n1", c.info.nodes[0].ip.to_string(), config);
+    // The node's sshd goes away; the cluster comes back a moment later (a full rebuild: same
+    // addresses, same key and known_hosts paths).
+    let listener = sshd_pids(&c.info)[0];
+    // SAFETY: the PID of this test cluster's own sshd, read from its pidfile.
+    unsafe { libc::kill(listener, libc::SIGTERM) };
+    let restarter = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(400));
+        Cluster::up("ft-retry", 1).map(|_| ())
+    });
+    let out = r.run(&Cmd::new("hostname"), None);
+    restarter
+        .join()
+        .expect("restarter")
+        .expect("cluster comes back");
+    assert_eq!(out.expect("retried until sshd answered"), "n1");
+}
+
+#[test]
 fn a_command_over_its_timeout_fails_naming_node_and_command() {
     let c = TestCluster::up("ft-tmo", 1);
     let r = c.remote(0);

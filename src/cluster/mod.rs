@@ -104,21 +104,26 @@ pub struct NodeInfo {
     pub netns: String,
     /// The root-namespace end of its veth pair.
     pub veth: String,
-    /// Its sshd's configuration, pidfile and log.
+    /// Its sshd's configuration.
     pub sshd_config: PathBuf,
+    /// Its sshd's pidfile: how `down` finds the daemon even if the namespace is gone.
     pub sshd_pidfile: PathBuf,
+    /// Its sshd's log (`-E`): where to look when a node refuses connections.
     pub sshd_log: PathBuf,
 }
 
 /// Everything needed to use a running local cluster; also its `cluster.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterInfo {
+    /// The cluster's name; prefixes its namespaces and links.
     pub name: String,
     /// `10.77.K.0/24`.
     pub subnet: String,
     /// The K of the subnet, as chosen when the cluster was created.
     pub subnet_octet: u8,
+    /// The bridge joining the nodes; its address 10.77.K.1 is this machine.
     pub bridge: String,
+    /// The nodes, n1 first.
     pub nodes: Vec<NodeInfo>,
     /// The user to log in as over SSH.
     pub user: String,
@@ -126,6 +131,7 @@ pub struct ClusterInfo {
     pub private_key: PathBuf,
     /// known_hosts with every node's address and host key, for strict host-key checking.
     pub known_hosts: PathBuf,
+    /// Where keys, sshd configs, pidfiles, logs and this description live.
     pub state_dir: PathBuf,
 }
 
@@ -186,7 +192,9 @@ impl ClusterInfo {
 /// How one node is doing, for `cluster status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStatus {
+    /// The node's name.
     pub name: String,
+    /// The node's address.
     pub ip: Ipv4Addr,
     /// Its namespace exists.
     pub netns: bool,
@@ -392,8 +400,12 @@ fn teardown(name: &str) {
         .or_else(|| net::bridge_octet(name));
     net::remove(name, octet);
     if octet.is_none() {
-        // Nothing recorded and no bridge: the only guard route we can attribute is the default.
-        net::remove(name, Some(net::preferred_octet(name)));
+        // Nothing recorded and no bridge: the only guard route we can attribute to this cluster
+        // is the one for its preferred subnet, and only if no other cluster has recorded that.
+        let preferred = net::preferred_octet(name);
+        if !claimed_octets(name).contains(&preferred) {
+            net::remove(name, Some(preferred));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
