@@ -22,6 +22,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Time the checker over a corpus of histories with known verdicts (../shared/corpus layout).
     Bench(BenchArgs),
+    /// Start, stop or inspect the local cluster (network namespaces with one sshd each).
+    Cluster(crate::cluster::cmd::ClusterArgs),
 }
 
 /// History formats for `--format`.

@@ -6,6 +6,8 @@
 mod bench;
 mod check;
 mod cli;
+mod cluster;
+mod control;
 mod exit;
 
 use clap::Parser;
@@ -25,6 +27,13 @@ fn main() {
     let code = match cli.command {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Cluster(args) => match cluster::cmd::run(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("faultline: {e:#}");
+                exit::INTERNAL
+            }
+        },
     };
     std::process::exit(code);
 }
