@@ -30,6 +30,9 @@ pub struct FileResult {
     pub parts: usize,
     pub read_ms: f64,
     pub check_ms: f64,
+    /// Search effort: steps taken and configurations memoised, over all parts.
+    pub steps: u64,
+    pub configurations: usize,
     /// Parts that are not valid, with their witnesses.
     pub failures: Vec<PartReport>,
     #[serde(skip)]
@@ -120,6 +123,8 @@ pub fn check_file(
         parts: 0,
         read_ms: 0.0,
         check_ms: 0.0,
+        steps: 0,
+        configurations: 0,
         failures: Vec::new(),
         analysis: None,
         history: None,
@@ -156,6 +161,8 @@ pub fn check_file(
             result.valid = analysis.valid;
             result.calls = analysis.calls;
             result.parts = analysis.parts.len();
+            result.steps = analysis.parts.iter().map(|p| p.steps).sum();
+            result.configurations = analysis.parts.iter().map(|p| p.memo_entries).sum();
             result.failures = analysis.failures().cloned().collect();
             result.analysis = Some(analysis);
             result.history = Some(loaded.history);

@@ -155,6 +155,22 @@ impl<M: Model> Search<M> {
             }
         }
         events.sort_unstable();
+        // Within a run of calls with no return between them the order is free (each becomes a
+        // candidate at the same moment): try first the call that must return first, which is
+        // where a valid history's linearization usually goes.
+        let returns_at = |e: u32| {
+            part.calls[((e - 1) / 2) as usize]
+                .complete
+                .unwrap_or(usize::MAX)
+        };
+        let mut run_start = 0;
+        for i in 0..=events.len() {
+            let is_call = i < events.len() && events[i].1 == call_entry((events[i].1 - 1) / 2);
+            if !is_call {
+                events[run_start..i].sort_by_key(|&(pos, e)| (returns_at(e), pos));
+                run_start = i + 1;
+            }
+        }
         let size = 1 + 2 * n;
         let mut next = vec![NONE; size];
         let mut prev = vec![NONE; size];
