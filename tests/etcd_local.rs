@@ -72,7 +72,7 @@ fn etcdctl(member: &EtcdMember, args: &[&str]) -> Result<String, String> {
     let cmd = Cmd::new(ETCDCTL_BIN)
         .arg("--endpoints")
         .arg(format!("{}:2379", member.ip))
-        .args(["--command-timeout", "3s", "--dial-timeout", "2s"])
+        .args(["--command-timeout", "1s", "--dial-timeout", "1s"])
         .args(args);
     member
         .remote

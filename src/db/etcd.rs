@@ -518,3 +518,68 @@ impl Etcd {
 fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::local::LocalRemote;
+
+    fn local_etcd(base: &Path) -> Etcd {
+        let members = [("n1", "10.77.0.11"), ("n2", "10.77.0.12")]
+            .iter()
+            .map(|(name, ip)| EtcdMember {
+                name: name.to_string(),
+                ip: ip.to_string(),
+                remote: Arc::new(LocalRemote::new(*name)) as Arc<dyn Remote>,
+            })
+            .collect();
+        Etcd::new(members, base, "tok")
+    }
+
+    #[test]
+    fn initial_cluster_lists_every_member_by_peer_url() {
+        let etcd = local_etcd(Path::new("/nonexistent"));
+        assert_eq!(
+            etcd.initial_cluster(),
+            "n1=http://10.77.0.11:2380,n2=http://10.77.0.12:2380"
+        );
+        assert_eq!(
+            etcd.client_url("n2").ok().as_deref(),
+            Some("http://10.77.0.12:2379")
+        );
+    }
+
+    #[test]
+    fn an_unknown_node_is_an_error_naming_the_members() {
+        let etcd = local_etcd(Path::new("/nonexistent"));
+        let err = etcd.start("n9").expect_err("n9 is not a member");
+        assert_eq!(err.to_string(), "etcd: no member named n9 (members: n1,n2)");
+    }
+
+    #[test]
+    fn each_node_has_its_own_files_under_the_base_dir() {
+        let etcd = local_etcd(Path::new("/b"));
+        assert_eq!(etcd.data_dir("n1"), Path::new("/b/n1/data"));
+        assert_eq!(etcd.log_path("n2"), Path::new("/b/n2/etcd.log"));
+        assert_eq!(etcd.pid_path("n2"), Path::new("/b/n2/etcd.pid"));
+    }
+
+    /// A pidfile whose PID now belongs to another program (here: this test process) must not
+    /// be taken for etcd, or `kill` would shoot an unrelated process.
+    #[test]
+    fn a_pid_that_is_not_etcd_counts_as_not_running_and_is_never_signalled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let etcd = local_etcd(dir.path());
+        assert_eq!(etcd.pid("n1").expect("pid"), None, "no pidfile");
+        std::fs::create_dir_all(etcd.node_dir("n1")).expect("mkdir");
+        std::fs::write(etcd.pid_path("n1"), std::process::id().to_string()).expect("write");
+        assert_eq!(
+            etcd.pid("n1").expect("pid"),
+            None,
+            "pid of a non-etcd process"
+        );
+        let err = etcd.kill("n1").expect_err("nothing to kill");
+        assert!(err.to_string().contains("not running"), "{err}");
+        etcd.stop("n1").expect("stopping a stopped member is fine");
+    }
+}
