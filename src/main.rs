@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod cluster;
 mod control;
+mod db;
 mod exit;
 
 use clap::Parser;
