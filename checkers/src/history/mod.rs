@@ -22,7 +22,7 @@ mod robustness_tests;
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
 pub use well_formed::check_well_formed;
-pub use write::{write_edn, write_jsonl};
+pub use write::{write_edn, write_jsonl, write_jsonl_op};
 
 use std::path::{Path, PathBuf};
 

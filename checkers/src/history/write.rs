@@ -22,6 +22,12 @@ pub fn write_jsonl(history: &History, out: impl Write) -> io::Result<()> {
     out.flush()
 }
 
+/// Writes one op as a JSONL line (with its newline): what a recorder streams while a test runs.
+pub fn write_jsonl_op(op: &Op, mut out: impl Write) -> io::Result<()> {
+    serde_json::to_writer(&mut out, &JsonOp(op)).map_err(io::Error::from)?;
+    out.write_all(b"\n")
+}
+
 struct JsonOp<'a>(&'a Op);
 
 impl Serialize for JsonOp<'_> {

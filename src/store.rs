@@ -1,0 +1,104 @@
+//! The store: `results/<test-name>/<YYYYMMDDTHHMMSS.sssZ>/`, one directory per run, with
+//! `latest` links to the newest run of each test and of all tests (DESIGN.md "The store").
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+
+/// A run's directory in the store.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub path: PathBuf,
+    /// `<test-name>/<timestamp>`, relative to the store.
+    pub relative: PathBuf,
+}
+
+impl RunDir {
+    /// Creates a fresh run directory (and the store, if missing).
+    pub fn create(store: &Path, test_name: &str) -> Result<RunDir> {
+        let stamp = timestamp(SystemTime::now());
+        let relative = Path::new(test_name).join(&stamp);
+        let path = store.join(&relative);
+        std::fs::create_dir_all(&path).with_context(|| format!("cannot create the run directory {}", path.display()))?;
+        Ok(RunDir { path, relative })
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Points `<store>/<test>/latest` and `<store>/latest` at this run. Links are replaced
+    /// atomically (a new link renamed over the old one), so a reader never sees none.
+    pub fn link_latest(&self, store: &Path) -> Result<()> {
+        let test_dir = self.path.parent().context("run directory has no parent")?;
+        let stamp = self.path.file_name().context("run directory has no name")?;
+        replace_symlink(Path::new(stamp), &test_dir.join("latest"))?;
+        replace_symlink(&self.relative, &store.join("latest"))
+    }
+}
+
+fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
+    let tmp = link.with_extension("tmp-link");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).with_context(|| format!("cannot create link {}", tmp.display()))?;
+    std::fs::rename(&tmp, link).with_context(|| format!("cannot replace link {}", link.display()))
+}
+
+/// UTC time as `YYYYMMDDTHHMMSS.sssZ`: sortable, and legal in file names everywhere.
+pub fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{day:02}T{:02}{:02}{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_utc_and_sortable() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_660_245_123);
+        assert_eq!(timestamp(t), "20261126T023045.123Z");
+        assert_eq!(timestamp(UNIX_EPOCH), "19700101T000000.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(&timestamp(leap)[..8], "20000229");
+    }
+
+    #[test]
+    fn latest_links_follow_the_newest_run() {
+        let store = tempfile::tempdir().unwrap();
+        let a = RunDir::create(store.path(), "etcd-register").unwrap();
+        a.link_latest(store.path()).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let b = RunDir::create(store.path(), "etcd-register").unwrap();
+        b.link_latest(store.path()).unwrap();
+        let latest = std::fs::canonicalize(store.path().join("latest")).unwrap();
+        assert_eq!(latest, std::fs::canonicalize(&b.path).unwrap());
+        let per_test = std::fs::canonicalize(store.path().join("etcd-register/latest")).unwrap();
+        assert_eq!(per_test, latest);
+    }
+}
