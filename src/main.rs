@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod control;
 mod exit;
+mod nemesis;
 
 use clap::Parser;
 
