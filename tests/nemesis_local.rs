@@ -73,22 +73,47 @@ impl Drop for TestCluster {
 }
 
 /// For every ordered pair (a, b) of distinct nodes, whether a can open a TCP connection to b's
-/// sshd. All probes run at once, so a cut costs one timeout, not one per pair.
+/// sshd. Each node probes all its peers at once in one command, and all nodes run at once, so a
+/// cut costs one probe timeout, not one per pair.
 fn reachability(nodes: &[Node]) -> BTreeMap<(String, String), bool> {
-    let pairs: Vec<(&Node, &Node)> = nodes
-        .iter()
-        .flat_map(|a| nodes.iter().map(move |b| (a, b)))
-        .filter(|(a, b)| a.name != b.name)
-        .collect();
-    let results = in_parallel(&pairs, |(a, b)| {
-        let probe = Cmd::shell(format!("timeout 2 bash -c '</dev/tcp/{}/22'", b.ip));
+    let per_node = in_parallel(nodes, |a| {
+        let peers: Vec<&Node> = nodes.iter().filter(|b| b.name != a.name).collect();
+        let mut script = String::new();
+        for b in &peers {
+            script.push_str(&format!(
+                "(timeout 2 bash -c '</dev/tcp/{ip}/22' 2>/dev/null && echo {ip} ok || echo {ip} cut) & ",
+                ip = b.ip
+            ));
+        }
+        script.push_str("wait");
         let out = a
             .remote
-            .exec(&probe, Some(T))
+            .run(&Cmd::shell(script), Some(T))
             .unwrap_or_else(|e| panic!("probe: {e}"));
-        ((a.name.clone(), b.name.clone()), out.success())
+        peers
+            .iter()
+            .map(|b| {
+                let line = out
+                    .lines()
+                    .find(|l| l.split_whitespace().next() == Some(&b.ip.to_string()))
+                    .unwrap_or_else(|| panic!("no probe result for {} in {out}", b.name));
+                ((a.name.clone(), b.name.clone()), line.ends_with(" ok"))
+            })
+            .collect::<Vec<_>>()
     });
-    results.into_iter().collect()
+    per_node.into_iter().flatten().collect()
+}
+
+/// Asserts that exactly the pairs `grudge` blocks are cut.
+fn assert_cut_as(nodes: &[Node], grudge: &Grudge) {
+    let cut = reachability(nodes);
+    for ((a, b), ok) in &cut {
+        assert_eq!(
+            *ok,
+            !grudge.blocks(a, b),
+            "{a} -> {b} under {grudge:?}: {cut:?}"
+        );
+    }
 }
 
 fn assert_all_reachable(nodes: &[Node]) {
@@ -234,4 +259,31 @@ fn heal_all_names_an_unreachable_node_and_still_heals_the_others() {
     assert_all_reachable(&nodes[..3]);
     let active = nem.active();
     assert_eq!(active.network.into_iter().collect::<Vec<_>>(), vec!["n9"]);
+}
+
+#[test]
+fn every_grudge_shape_cuts_exactly_its_pairs_on_five_nodes() {
+    let c = TestCluster::up("ft-nem5", 5);
+    let nodes = c.nodes();
+    let names = c.names();
+    let nem = Nemesis::new(nodes.clone());
+    let mut rng = Rng::new(11);
+    let shapes = [
+        ("random-halves", Grudge::random_halves(&names, &mut rng)),
+        ("majorities-ring", Grudge::majorities_ring(&names, &mut rng)),
+        ("isolate-one", Grudge::isolate_one(&names, &mut rng)),
+        ("bridge", Grudge::bridge(&names, &mut rng)),
+    ];
+    for (shape, grudge) in &shapes {
+        let start = Instant::now();
+        nem.partition(grudge)
+            .unwrap_or_else(|e| panic!("{shape}: {e}"));
+        assert_cut_as(&nodes, grudge);
+        nem.heal_all().unwrap_or_else(|e| panic!("{shape}: {e}"));
+        assert_all_reachable(&nodes);
+        eprintln!(
+            "{shape}: partition, probe, heal, probe: {:?}",
+            start.elapsed()
+        );
+    }
 }
