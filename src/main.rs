@@ -10,6 +10,7 @@ mod cluster;
 mod control;
 mod db;
 mod exit;
+mod nemesis;
 
 use clap::Parser;
 

@@ -1,0 +1,475 @@
+//! The nemesis: faults injected into the cluster while clients work, and healed on the way out.
+//!
+//! [`grudge`] decides who must not hear from whom, [`partition`] makes it so with iptables in
+//! each node, [`schedule`] says when, and [`Nemesis`] does it and remembers every fault it has
+//! active, so that [`Nemesis::heal_all`] can undo all of them: on success, on error and on panic
+//! (it also runs when the `Nemesis` is dropped). Process faults (kill, pause) belong to the
+//! datastore, which implements [`ProcessFaults`]; the nemesis only decides and remembers.
+//!
+//! Each action returns a [`FaultEvent`], the `f` and `value` of the `"process": "nemesis"` entry
+//! the harness writes to the history.
+
+// The harness that drives the nemesis lands separately; until then only tests use some items.
+#![allow(dead_code)]
+
+pub mod grudge;
+pub mod partition;
+pub mod schedule;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::control::ControlError;
+pub use grudge::Grudge;
+pub use partition::Node;
+// Re-exported for the harness, which lands separately.
+#[allow(unused_imports)]
+pub use schedule::{Fault, FaultTarget, Phase, Step};
+
+/// Any error a datastore's process faults may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a fault could not be started or healed. Every variant names the node.
+#[derive(Debug, thiserror::Error)]
+pub enum NemesisError {
+    /// A fault names a node this nemesis does not know.
+    #[error("node {node} is not one of the nemesis's nodes")]
+    UnknownNode {
+        /// The unknown name.
+        node: String,
+    },
+    /// A command on a node failed (the error names node and command).
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// A process fault failed on a node.
+    #[error("node {node}: {action} failed: {source}")]
+    Process {
+        /// The node.
+        node: String,
+        /// `kill`, `restart`, `pause` or `resume`.
+        action: &'static str,
+        /// What the datastore reported.
+        #[source]
+        source: BoxError,
+    },
+    /// A process fault was asked for, but the datastore provides none.
+    #[error("node {node}: cannot {action}: this datastore has no process faults")]
+    NoProcessFaults {
+        /// The node.
+        node: String,
+        /// The action asked for.
+        action: &'static str,
+    },
+    /// A packet-loss probability outside 0..=1.
+    #[error("packet loss probability {0} is not within 0..=1")]
+    Probability(f64),
+    /// Several nodes failed; each error is kept.
+    #[error("{} failures: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Several(Vec<NemesisError>),
+}
+
+/// Kill, restart, pause and resume the datastore on a node. Implemented by each datastore
+/// (which knows its pidfiles: never kill by name, the namespaces share one PID space).
+pub trait ProcessFaults: Send + Sync {
+    /// SIGKILL the datastore on `node`.
+    fn kill(&self, node: &str) -> Result<(), BoxError>;
+    /// Start the datastore on `node` again, on the same data.
+    fn restart(&self, node: &str) -> Result<(), BoxError>;
+    /// SIGSTOP the datastore on `node`.
+    fn pause(&self, node: &str) -> Result<(), BoxError>;
+    /// SIGCONT the datastore on `node`.
+    fn resume(&self, node: &str) -> Result<(), BoxError>;
+}
+
+/// A nemesis entry of the history: `f` (e.g. `start-partition`) and its `value`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultEvent {
+    /// What happened, in Jepsen's words: `start-partition`, `stop-partition`,
+    /// `start-packet-loss`, `kill`, `restart`, `pause`, `resume`, `heal-all`.
+    pub f: String,
+    /// The target: a grudge as node -> [nodes], a node name, or null.
+    pub value: serde_json::Value,
+}
+
+impl FaultEvent {
+    fn new(f: &str, value: serde_json::Value) -> FaultEvent {
+        FaultEvent {
+            f: f.to_string(),
+            value,
+        }
+    }
+}
+
+/// Which faults are active: what [`Nemesis::heal_all`] will undo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Active {
+    /// Nodes that may have faultline iptables rules.
+    pub network: BTreeSet<String>,
+    /// Nodes whose datastore may be paused.
+    pub paused: BTreeSet<String>,
+    /// Nodes whose datastore may be killed.
+    pub killed: BTreeSet<String>,
+}
+
+impl Active {
+    /// Whether nothing is active.
+    pub fn is_empty(&self) -> bool {
+        self.network.is_empty() && self.paused.is_empty() && self.killed.is_empty()
+    }
+}
+
+/// Starts and heals faults on a fixed set of nodes and remembers what it has done.
+///
+/// A node counts as faulted from the moment a fault is *attempted* on it (a command that timed
+/// out may still have taken effect), and stops counting only once healing it succeeded.
+pub struct Nemesis {
+    nodes: Vec<Node>,
+    process: Option<Arc<dyn ProcessFaults>>,
+    timeout: Duration,
+    active: Mutex<Active>,
+}
+
+impl Nemesis {
+    /// The default bound on one command on one node.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A nemesis over `nodes`, with network faults only.
+    pub fn new(nodes: Vec<Node>) -> Nemesis {
+        Nemesis {
+            nodes,
+            process: None,
+            timeout: Nemesis::DEFAULT_TIMEOUT,
+            active: Mutex::new(Active::default()),
+        }
+    }
+
+    /// Adds the datastore's process faults.
+    pub fn with_process_faults(mut self, process: Arc<dyn ProcessFaults>) -> Nemesis {
+        self.process = Some(process);
+        self
+    }
+
+    /// Bounds each command on each node by `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Nemesis {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The nodes.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// What is active now.
+    pub fn active(&self) -> Active {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Active> {
+        // A panic elsewhere must not stop the healing: the set itself is always consistent.
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn node(&self, name: &str) -> Result<&Node, NemesisError> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| NemesisError::UnknownNode {
+                node: name.to_string(),
+            })
+    }
+
+    /// Cuts the network as `grudge` says (adding to any cut already active).
+    pub fn partition(&self, grudge: &Grudge) -> Result<FaultEvent, NemesisError> {
+        for name in grudge.nodes() {
+            self.node(name)?;
+        }
+        self.lock().network.extend(
+            grudge
+                .nodes()
+                .filter(|n| grudge.drops(n).next().is_some())
+                .cloned(),
+        );
+        partition::apply_grudge(&self.nodes, grudge, self.timeout)?;
+        Ok(FaultEvent::new("start-partition", grudge.to_json()))
+    }
+
+    /// Makes `node` lose packets from `peers` with `probability`.
+    pub fn packet_loss(
+        &self,
+        node: &str,
+        peers: &[String],
+        probability: f64,
+    ) -> Result<FaultEvent, NemesisError> {
+        let target = self.node(node)?;
+        let peer_nodes = peers
+            .iter()
+            .map(|p| self.node(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !(0.0..=1.0).contains(&probability) {
+            return Err(NemesisError::Probability(probability));
+        }
+        self.lock().network.insert(node.to_string());
+        partition::packet_loss(target, &peer_nodes, probability, self.timeout)?;
+        Ok(FaultEvent::new(
+            "start-packet-loss",
+            json!({ "node": node, "peers": peers, "probability": probability }),
+        ))
+    }
+
+    /// Removes every network fault (partitions and packet loss) from every node that has one.
+    pub fn heal_network(&self) -> Result<FaultEvent, NemesisError> {
+        let touched: Vec<&Node> = {
+            let active = self.lock();
+            self.nodes
+                .iter()
+                .filter(|n| active.network.contains(&n.name))
+                .collect()
+        };
+        let results = partition::in_parallel(&touched, |node| {
+            partition::heal(node, self.timeout).map(|()| node.name.clone())
+        });
+        let mut errors = Vec::new();
+        {
+            let mut active = self.lock();
+            for r in results {
+                match r {
+                    Ok(name) => {
+                        active.network.remove(&name);
+                    }
+                    Err(e) => errors.push(Err(e)),
+                }
+            }
+        }
+        partition::all_ok(errors)?;
+        Ok(FaultEvent::new("stop-partition", serde_json::Value::Null))
+    }
+
+    fn process(
+        &self,
+        node: &str,
+        action: &'static str,
+    ) -> Result<&dyn ProcessFaults, NemesisError> {
+        self.node(node)?;
+        self.process
+            .as_deref()
+            .ok_or_else(|| NemesisError::NoProcessFaults {
+                node: node.to_string(),
+                action,
+            })
+    }
+
+    fn process_error(node: &str, action: &'static str) -> impl FnOnce(BoxError) -> NemesisError {
+        let node = node.to_string();
+        move |source| NemesisError::Process {
+            node,
+            action,
+            source,
+        }
+    }
+
+    /// Kills the datastore on `node`.
+    pub fn kill(&self, node: &str) -> Result<FaultEvent, NemesisError> {
+        let p = self.process(node, "kill")?;
+        self.lock().killed.insert(node.to_string());
+        p.kill(node).map_err(Self::process_error(node, "kill"))?;
+        Ok(FaultEvent::new("kill", json!(node)))
+    }
+
+    /// Starts the datastore on `node` again.
+    pub fn restart(&self, node: &str) -> Result<FaultEvent, NemesisError> {
+        let p = self.process(node, "restart")?;
+        p.restart(node)
+            .map_err(Self::process_error(node, "restart"))?;
+        self.lock().killed.remove(node);
+        Ok(FaultEvent::new("restart", json!(node)))
+    }
+
+    /// Pauses the datastore on `node`.
+    pub fn pause(&self, node: &str) -> Result<FaultEvent, NemesisError> {
+        let p = self.process(node, "pause")?;
+        self.lock().paused.insert(node.to_string());
+        p.pause(node).map_err(Self::process_error(node, "pause"))?;
+        Ok(FaultEvent::new("pause", json!(node)))
+    }
+
+    /// Resumes the datastore on `node`.
+    pub fn resume(&self, node: &str) -> Result<FaultEvent, NemesisError> {
+        let p = self.process(node, "resume")?;
+        p.resume(node)
+            .map_err(Self::process_error(node, "resume"))?;
+        self.lock().paused.remove(node);
+        Ok(FaultEvent::new("resume", json!(node)))
+    }
+
+    /// Starts the fault a schedule step names.
+    pub fn start(&self, target: &FaultTarget) -> Result<FaultEvent, NemesisError> {
+        match target {
+            FaultTarget::Partition(g) => self.partition(g),
+            FaultTarget::PacketLoss {
+                node,
+                peers,
+                probability,
+            } => self.packet_loss(node, peers, *probability),
+            FaultTarget::Kill(node) => self.kill(node),
+            FaultTarget::Pause(node) => self.pause(node),
+        }
+    }
+
+    /// Stops the fault a schedule step started.
+    pub fn stop(&self, target: &FaultTarget) -> Result<FaultEvent, NemesisError> {
+        match target {
+            FaultTarget::Partition(_) => self.heal_network(),
+            FaultTarget::PacketLoss { .. } => self.heal_network().map(|mut e| {
+                e.f = "stop-packet-loss".to_string();
+                e
+            }),
+            FaultTarget::Kill(node) => self.restart(node),
+            FaultTarget::Pause(node) => self.resume(node),
+        }
+    }
+
+    /// Undoes every fault this nemesis may have left active: resumes paused nodes, restarts
+    /// killed ones and flushes the faultline chain on every node it touched. Every node is
+    /// attempted even when others fail; the error lists every failure. Idempotent: what was
+    /// healed is forgotten, what failed is tried again next time.
+    pub fn heal_all(&self) -> Result<FaultEvent, NemesisError> {
+        let active = self.active();
+        let mut results = Vec::new();
+        for node in &active.paused {
+            results.push(self.resume(node).map(|_| ()));
+        }
+        for node in &active.killed {
+            results.push(self.restart(node).map(|_| ()));
+        }
+        results.push(self.heal_network().map(|_| ()));
+        partition::all_ok(results)?;
+        Ok(FaultEvent::new("heal-all", serde_json::Value::Null))
+    }
+}
+
+impl Drop for Nemesis {
+    fn drop(&mut self) {
+        if self.lock().is_empty() {
+            return;
+        }
+        if let Err(e) = self.heal_all() {
+            eprintln!("faultline: nemesis: healing on the way out failed: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::local::LocalRemote;
+
+    /// Records calls; fails `resume` on the nodes listed in `broken`.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+        broken: Mutex<BTreeSet<String>>,
+    }
+
+    impl Recorder {
+        fn record(&self, what: &str, node: &str) -> Result<(), BoxError> {
+            self.calls.lock().unwrap().push(format!("{what} {node}"));
+            if what == "resume" && self.broken.lock().unwrap().contains(node) {
+                return Err("no such process".into());
+            }
+            Ok(())
+        }
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut *self.calls.lock().unwrap())
+        }
+    }
+
+    impl ProcessFaults for Recorder {
+        fn kill(&self, node: &str) -> Result<(), BoxError> {
+            self.record("kill", node)
+        }
+        fn restart(&self, node: &str) -> Result<(), BoxError> {
+            self.record("restart", node)
+        }
+        fn pause(&self, node: &str) -> Result<(), BoxError> {
+            self.record("pause", node)
+        }
+        fn resume(&self, node: &str) -> Result<(), BoxError> {
+            self.record("resume", node)
+        }
+    }
+
+    fn nemesis(recorder: Arc<Recorder>) -> Nemesis {
+        // Process faults never run commands through these remotes.
+        let nodes = (1..=3)
+            .map(|i| Node {
+                name: format!("n{i}"),
+                ip: format!("127.0.0.{i}").parse().unwrap(),
+                remote: Arc::new(LocalRemote::new(format!("n{i}"))),
+            })
+            .collect();
+        Nemesis::new(nodes).with_process_faults(recorder)
+    }
+
+    #[test]
+    fn heal_all_resumes_paused_and_restarts_killed_nodes_once() {
+        let rec = Arc::new(Recorder::default());
+        let nem = nemesis(rec.clone());
+        assert_eq!(
+            nem.kill("n1").unwrap(),
+            FaultEvent::new("kill", json!("n1"))
+        );
+        nem.pause("n2").unwrap();
+        nem.pause("n3").unwrap();
+        nem.resume("n3").unwrap();
+        rec.take();
+        assert_eq!(nem.heal_all().unwrap().f, "heal-all");
+        assert_eq!(rec.take(), vec!["resume n2", "restart n1"]);
+        assert!(nem.active().is_empty());
+        nem.heal_all().unwrap();
+        assert!(rec.take().is_empty(), "a second heal has nothing to do");
+    }
+
+    #[test]
+    fn a_failed_resume_is_reported_by_node_and_retried_while_the_rest_heal() {
+        let rec = Arc::new(Recorder::default());
+        rec.broken.lock().unwrap().insert("n2".into());
+        let nem = nemesis(rec.clone());
+        nem.pause("n2").unwrap();
+        nem.kill("n3").unwrap();
+        rec.take();
+        let e = nem.heal_all().unwrap_err().to_string();
+        assert!(e.contains("node n2: resume failed: no such process"), "{e}");
+        assert_eq!(rec.take(), vec!["resume n2", "restart n3"]);
+        assert_eq!(nem.active().paused, BTreeSet::from(["n2".to_string()]));
+        assert!(nem.active().killed.is_empty());
+        rec.broken.lock().unwrap().clear();
+        nem.heal_all().unwrap();
+        assert_eq!(rec.take(), vec!["resume n2"]);
+    }
+
+    #[test]
+    fn faults_on_unknown_nodes_or_without_process_faults_are_refused() {
+        let nem = nemesis(Arc::new(Recorder::default()));
+        assert!(matches!(
+            nem.kill("n7"),
+            Err(NemesisError::UnknownNode { .. })
+        ));
+        let g = Grudge::complete(&[vec!["n1".into()], vec!["n8".into()]]);
+        assert!(matches!(
+            nem.partition(&g),
+            Err(NemesisError::UnknownNode { .. })
+        ));
+        assert!(nem.active().is_empty(), "nothing was attempted");
+        let bare = Nemesis::new(nem.nodes().to_vec());
+        let e = bare.pause("n1").unwrap_err().to_string();
+        assert!(
+            e.contains("node n1") && e.contains("no process faults"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! The nemesis schedule: a plain list of "at time t, start fault X on target T" and "at t +
+//! interval, stop it", computed up front from the enabled faults, the interval and the seed.
+//!
+//! Jepsen composes generators to the same effect; here the whole schedule is data that a reader
+//! (and a test) can print and inspect before anything runs. One fault is active at a time: quiet
+//! for an interval, a fault for an interval, quiet, and so on until the time limit.
+
+use std::time::Duration;
+
+use faultline_workloads::register::Rng;
+
+use super::grudge::Grudge;
+
+/// The probability with which a `packet-loss` fault drops each packet.
+pub const PACKET_LOSS_PROBABILITY: f64 = 0.3;
+
+/// A kind of fault that can be enabled for a test (`--nemesis` names, Jepsen's where it has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// Two random halves, cut from each other.
+    PartitionRandomHalves,
+    /// Every node sees a different majority.
+    PartitionMajoritiesRing,
+    /// One random node cut off from the rest.
+    PartitionRandomNode,
+    /// Two halves joined by one node that sees both.
+    Bridge,
+    /// One random node loses packets from all others with [`PACKET_LOSS_PROBABILITY`].
+    PacketLoss,
+    /// SIGKILL the datastore on one random node, restart it at the stop.
+    Kill,
+    /// SIGSTOP the datastore on one random node, SIGCONT at the stop.
+    Pause,
+}
+
+impl Fault {
+    /// Every fault, in a fixed order.
+    pub const ALL: [Fault; 7] = [
+        Fault::PartitionRandomHalves,
+        Fault::PartitionMajoritiesRing,
+        Fault::PartitionRandomNode,
+        Fault::Bridge,
+        Fault::PacketLoss,
+        Fault::Kill,
+        Fault::Pause,
+    ];
+
+    /// The fault's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::PartitionRandomHalves => "partition-random-halves",
+            Fault::PartitionMajoritiesRing => "partition-majorities-ring",
+            Fault::PartitionRandomNode => "partition-random-node",
+            Fault::Bridge => "bridge",
+            Fault::PacketLoss => "packet-loss",
+            Fault::Kill => "kill",
+            Fault::Pause => "pause",
+        }
+    }
+
+    /// The fault called `name`, if any.
+    pub fn parse(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// What a fault is done to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultTarget {
+    /// Cut the network as the grudge says.
+    Partition(Grudge),
+    /// `node` loses packets from each of `peers` with `probability`.
+    PacketLoss {
+        /// The node whose INPUT loses packets.
+        node: String,
+        /// The nodes whose packets it loses.
+        peers: Vec<String>,
+        /// Per packet, in 0..=1.
+        probability: f64,
+    },
+    /// Kill (and later restart) the datastore on this node.
+    Kill(String),
+    /// Pause (and later resume) the datastore on this node.
+    Pause(String),
+}
+
+/// Whether a step begins or ends its fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The fault begins.
+    Start,
+    /// The fault is healed.
+    Stop,
+}
+
+/// One step of the schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// When, from the start of the workload.
+    pub at: Duration,
+    /// Begin or end.
+    pub phase: Phase,
+    /// Which kind of fault.
+    pub fault: Fault,
+    /// On what (the same target for a start and its stop).
+    pub target: FaultTarget,
+}
+
+/// The schedule for `time_limit`: faults start at `interval`, `3 * interval`, ... (each one drawn
+/// from `faults` by the seed), and each stops one interval later (or at the time limit, so that
+/// nothing is left active when the workload ends). No faults, no nodes or a zero interval give
+/// an empty schedule.
+pub fn schedule(
+    faults: &[Fault],
+    nodes: &[String],
+    interval: Duration,
+    time_limit: Duration,
+    seed: u64,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if faults.is_empty() || nodes.is_empty() || interval.is_zero() {
+        return steps;
+    }
+    let mut rng = Rng::new(seed);
+    let mut start = interval;
+    while start < time_limit {
+        let fault = faults[rng.below(faults.len() as u64) as usize];
+        let target = target(fault, nodes, &mut rng);
+        let stop = (start + interval).min(time_limit);
+        steps.push(Step {
+            at: start,
+            phase: Phase::Start,
+            fault,
+            target: target.clone(),
+        });
+        steps.push(Step {
+            at: stop,
+            phase: Phase::Stop,
+            fault,
+            target,
+        });
+        start += interval * 2;
+    }
+    steps
+}
+
+/// Draws the target of one `fault` over `nodes`.
+pub fn target(fault: Fault, nodes: &[String], rng: &mut Rng) -> FaultTarget {
+    let one = |rng: &mut Rng| nodes[rng.below(nodes.len() as u64) as usize].clone();
+    match fault {
+        Fault::PartitionRandomHalves => FaultTarget::Partition(Grudge::random_halves(nodes, rng)),
+        Fault::PartitionMajoritiesRing => {
+            FaultTarget::Partition(Grudge::majorities_ring(nodes, rng))
+        }
+        Fault::PartitionRandomNode => FaultTarget::Partition(Grudge::isolate_one(nodes, rng)),
+        Fault::Bridge => FaultTarget::Partition(Grudge::bridge(nodes, rng)),
+        Fault::PacketLoss => {
+            let node = one(rng);
+            let peers = nodes.iter().filter(|n| **n != node).cloned().collect();
+            FaultTarget::PacketLoss {
+                node,
+                peers,
+                probability: PACKET_LOSS_PROBABILITY,
+            }
+        }
+        Fault::Kill => FaultTarget::Kill(one(rng)),
+        Fault::Pause => FaultTarget::Pause(one(rng)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes() -> Vec<String> {
+        (1..=5).map(|i| format!("n{i}")).collect()
+    }
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn faults_alternate_with_quiet_intervals_and_stop_by_the_time_limit() {
+        let steps = schedule(&Fault::ALL, &nodes(), S(10), S(45), 1);
+        let times: Vec<(u64, Phase)> = steps.iter().map(|s| (s.at.as_secs(), s.phase)).collect();
+        assert_eq!(
+            times,
+            vec![
+                (10, Phase::Start),
+                (20, Phase::Stop),
+                (30, Phase::Start),
+                (40, Phase::Stop),
+            ]
+        );
+        let steps = schedule(&Fault::ALL, &nodes(), S(10), S(35), 1);
+        assert_eq!(steps.last().unwrap().at, S(35), "the last stop is clamped");
+        for pair in steps.chunks(2) {
+            assert_eq!(pair[0].fault, pair[1].fault);
+            assert_eq!(
+                pair[0].target, pair[1].target,
+                "a stop undoes its own start"
+            );
+        }
+    }
+
+    #[test]
+    fn only_enabled_faults_are_scheduled_and_the_seed_decides() {
+        let enabled = [Fault::Kill, Fault::PartitionRandomNode];
+        let steps = schedule(&enabled, &nodes(), S(1), S(200), 42);
+        assert!(steps.iter().all(|s| enabled.contains(&s.fault)));
+        let kinds: std::collections::BTreeSet<Fault> = steps.iter().map(|s| s.fault).collect();
+        assert_eq!(kinds.len(), 2, "both faults appear in 100 draws");
+        assert_eq!(steps, schedule(&enabled, &nodes(), S(1), S(200), 42));
+        assert_ne!(steps, schedule(&enabled, &nodes(), S(1), S(200), 43));
+    }
+
+    #[test]
+    fn targets_match_their_fault() {
+        for s in schedule(&Fault::ALL, &nodes(), S(1), S(300), 9) {
+            match (s.fault, &s.target) {
+                (Fault::Kill, FaultTarget::Kill(n)) | (Fault::Pause, FaultTarget::Pause(n)) => {
+                    assert!(nodes().contains(n))
+                }
+                (Fault::PacketLoss, FaultTarget::PacketLoss { node, peers, .. }) => {
+                    assert_eq!(peers.len(), 4);
+                    assert!(!peers.contains(node));
+                }
+                (
+                    Fault::PartitionRandomHalves
+                    | Fault::PartitionMajoritiesRing
+                    | Fault::PartitionRandomNode
+                    | Fault::Bridge,
+                    FaultTarget::Partition(g),
+                ) => assert_eq!(g.nodes().count(), 5),
+                other => panic!("mismatched step {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_to_do_gives_an_empty_schedule() {
+        assert!(schedule(&[], &nodes(), S(1), S(10), 0).is_empty());
+        assert!(schedule(&Fault::ALL, &[], S(1), S(10), 0).is_empty());
+        assert!(schedule(&Fault::ALL, &nodes(), S(0), S(10), 0).is_empty());
+        assert!(schedule(&Fault::ALL, &nodes(), S(10), S(10), 0).is_empty());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for f in Fault::ALL {
+            assert_eq!(Fault::parse(f.name()), Some(f));
+        }
+        assert_eq!(Fault::parse("partition"), None);
+    }
+}
