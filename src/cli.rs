@@ -22,6 +22,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Time the checker over a corpus of histories with known verdicts (../shared/corpus layout).
     Bench(BenchArgs),
+    /// Run a test: set up the datastore, drive clients while the nemesis injects faults,
+    /// heal, check the history, store everything under results/.
+    Test(Box<TestArgs>),
     /// Start, stop or inspect the local cluster (network namespaces with one sshd each).
     Cluster(crate::cluster::cmd::ClusterArgs),
 }
@@ -112,4 +115,125 @@ pub struct BenchArgs {
     /// Only files whose path contains this text.
     #[arg(long)]
     pub only: Option<String>,
+}
+
+/// Datastores `faultline test` can drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DbArg {
+    Etcd,
+}
+
+/// Workloads `faultline test` can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    /// read / write / cas over independent keys, checked as a cas-register per key.
+    Register,
+}
+
+/// How the datastore serves reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReadConsistencyArg {
+    /// Quorum reads: never stale.
+    Linearizable,
+    /// Local reads without a quorum (etcd --consistency=s): may be stale under a partition.
+    Serializable,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TestArgs {
+    /// The datastore.
+    #[arg(long, value_enum, default_value_t = DbArg::Etcd)]
+    pub db: DbArg,
+
+    /// The workload.
+    #[arg(long, value_enum, default_value_t = WorkloadArg::Register)]
+    pub workload: WorkloadArg,
+
+    /// Faults, comma-separated: partition-random-halves, partition-majorities-ring,
+    /// partition-random-node, bridge, packet-loss, kill, pause; or `none`.
+    #[arg(long, default_value = "partition-random-halves", value_delimiter = ',')]
+    pub nemesis: Vec<String>,
+
+    /// Seconds between fault events (a fault lasts one interval, then one interval of calm).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub nemesis_interval: f64,
+
+    /// Seconds of workload.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub time_limit: f64,
+
+    /// Client workers: a number, or `Kn` for K per node (e.g. `3n`).
+    #[arg(long, default_value = "10")]
+    pub concurrency: String,
+
+    /// Total operations per second over all workers (0 = as fast as they go).
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+
+    /// Operations on each key before it is retired.
+    #[arg(long, default_value_t = 100)]
+    pub ops_per_key: u64,
+
+    /// How many runs; the exit code is the worst of them.
+    #[arg(long, default_value_t = 1)]
+    pub test_count: u32,
+
+    /// Seed of every random choice (default: from the clock; recorded in test.json).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// How the datastore serves reads.
+    #[arg(long, value_enum, default_value_t = ReadConsistencyArg::Linearizable)]
+    pub read_consistency: ReadConsistencyArg,
+
+    /// Milliseconds before a client operation is given up as `info`.
+    #[arg(long, default_value_t = 1000)]
+    pub op_timeout_ms: u64,
+
+    /// Leave the datastore running after the test (default: stop it and wipe its data).
+    #[arg(long)]
+    pub leave_db_running: bool,
+
+    /// Where runs are stored.
+    #[arg(long, default_value = "results")]
+    pub store: PathBuf,
+
+    /// Bring up (if needed) and use the built-in local cluster of N nodes.
+    #[arg(long, value_name = "N")]
+    pub local_cluster: Option<usize>,
+
+    /// The local cluster's name (namespaces NAME-n1...).
+    #[arg(long, default_value = "fl")]
+    pub cluster: String,
+
+    /// Nodes (host names or addresses), comma-separated, for remote machines.
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Vec<String>,
+
+    /// A file listing nodes, one per line.
+    #[arg(long)]
+    pub nodes_file: Option<PathBuf>,
+
+    /// SSH user on the nodes.
+    #[arg(long, default_value = "root")]
+    pub username: String,
+
+    /// SSH private key (default: the SSH agent).
+    #[arg(long)]
+    pub ssh_private_key: Option<PathBuf>,
+
+    #[arg(long, default_value_t = 22)]
+    pub ssh_port: u16,
+
+    /// known_hosts file to check host keys against (default: ~/.ssh/known_hosts).
+    #[arg(long)]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Accept any host key (not recommended).
+    #[arg(long)]
+    pub no_strict_host_key_checking: bool,
+
+    /// Seconds to wait after healing, before final reads.
+    #[arg(long, default_value_t = 3.0)]
+    pub settle: f64,
 }

@@ -11,6 +11,8 @@ mod control;
 mod db;
 mod exit;
 mod nemesis;
+mod run;
+mod store;
 
 use clap::Parser;
 
@@ -29,6 +31,7 @@ fn main() {
     let code = match cli.command {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Test(args) => run::run(&args),
         cli::Command::Cluster(args) => match cluster::cmd::run(&args) {
             Ok(code) => code,
             Err(e) => {

@@ -1,0 +1,144 @@
+//! The nodes of a run: the local cluster's, or remote machines given by name, each with its
+//! SSH remote. Everything here fails with an error naming the node.
+
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::cli::TestArgs;
+use crate::cluster::Cluster;
+use crate::control::ssh::{SshConfig, SshRemote};
+use crate::control::{Cmd, Remote};
+use crate::nemesis::partition::Node;
+
+/// A node could not be reached: exit code 69.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+pub struct RunNode {
+    pub name: String,
+    pub ip: IpAddr,
+    pub remote: Arc<dyn Remote>,
+}
+
+pub struct NodeSet {
+    pub nodes: Vec<RunNode>,
+}
+
+impl NodeSet {
+    /// Brings up the local cluster (`--local-cluster N`) or resolves `--nodes`/`--nodes-file`.
+    pub fn resolve(args: &TestArgs) -> Result<NodeSet> {
+        if let Some(n) = args.local_cluster {
+            let info = Cluster::up(&args.cluster, n).map_err(|e| Unavailable(format!("local cluster {}: {e}", args.cluster)))?;
+            let config = Arc::new(info.ssh_config());
+            let nodes = info
+                .nodes
+                .iter()
+                .map(|n| RunNode {
+                    name: n.name.clone(),
+                    ip: IpAddr::V4(n.ip),
+                    remote: Arc::new(SshRemote::new(n.name.clone(), n.ip.to_string(), config.clone())),
+                })
+                .collect();
+            return Ok(NodeSet { nodes });
+        }
+        let mut names: Vec<String> = args.nodes.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        if let Some(file) = &args.nodes_file {
+            let text = std::fs::read_to_string(file).with_context(|| format!("--nodes-file {}", file.display()))?;
+            names.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+        }
+        if names.is_empty() {
+            return Err(anyhow!("no nodes: give --local-cluster N, --nodes or --nodes-file"));
+        }
+        let mut config = SshConfig {
+            user: args.username.clone(),
+            port: args.ssh_port,
+            private_key: args.ssh_private_key.clone(),
+            use_agent: args.ssh_private_key.is_none(),
+            strict_host_key_checking: !args.no_strict_host_key_checking,
+            ..SshConfig::default()
+        };
+        if let Some(k) = &args.known_hosts {
+            config.known_hosts = Some(PathBuf::from(k));
+        }
+        let config = Arc::new(config);
+        let mut nodes = Vec::new();
+        for name in names {
+            let ip = (name.as_str(), args.ssh_port)
+                .to_socket_addrs()
+                .map_err(|e| Unavailable(format!("node {name}: cannot resolve its address: {e}")))?
+                .next()
+                .ok_or_else(|| Unavailable(format!("node {name}: no address")))?
+                .ip();
+            nodes.push(RunNode {
+                remote: Arc::new(SshRemote::new(name.clone(), ip.to_string(), config.clone())),
+                name,
+                ip,
+            });
+        }
+        Ok(NodeSet { nodes })
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    pub fn describe(&self) -> String {
+        self.nodes.iter().map(|n| format!("{} ({})", n.name, n.ip)).collect::<Vec<_>>().join(", ")
+    }
+
+    pub fn nemesis_nodes(&self) -> Vec<Node> {
+        self.nodes
+            .iter()
+            .map(|n| Node {
+                name: n.name.clone(),
+                ip: n.ip,
+                remote: n.remote.clone(),
+            })
+            .collect()
+    }
+
+    /// Runs `true` on every node at once; an error names every node that did not answer.
+    pub async fn check_reachable(&self) -> Result<()> {
+        let mut tasks = Vec::new();
+        for n in &self.nodes {
+            let remote = n.remote.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                remote.run(&Cmd::new("true"), Some(std::time::Duration::from_secs(10)))
+            }));
+        }
+        let mut failures = Vec::new();
+        for (n, t) in self.nodes.iter().zip(tasks) {
+            match t.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => failures.push(format!("{e}")),
+                Err(e) => failures.push(format!("node {}: {e}", n.name)),
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Unavailable(format!("cannot reach every node: {}", failures.join("; "))).into())
+        }
+    }
+
+    /// The datastore's version as the first node reports it, for test.json.
+    pub async fn versions(&self) -> String {
+        let Some(n) = self.nodes.first() else { return String::new() };
+        let remote = n.remote.clone();
+        tokio::task::spawn_blocking(move || {
+            remote
+                .run(&Cmd::shell("etcd --version 2>&1 | head -n 1"), Some(std::time::Duration::from_secs(10)))
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default()
+    }
+}

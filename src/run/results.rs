@@ -1,0 +1,191 @@
+//! What a run leaves in its directory besides the history: `test.json` (how it was run) and
+//! `results.json` (what came of it), and the summary printed at the end.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use faultline_checkers::history::{History, OpType, Process};
+use faultline_checkers::linear::{Analysis, PartReport, Validity};
+use serde::Serialize;
+
+use super::nodes::NodeSet;
+use crate::cli::TestArgs;
+use crate::store::RunDir;
+
+pub fn write_test_json(
+    dir: &RunDir,
+    args: &TestArgs,
+    seed: u64,
+    concurrency: u64,
+    nodes: &NodeSet,
+    db_version: &str,
+) -> Result<()> {
+    let nodes: Vec<serde_json::Value> = nodes
+        .nodes
+        .iter()
+        .map(|n| serde_json::json!({"name": n.name, "ip": n.ip.to_string()}))
+        .collect();
+    let test = serde_json::json!({
+        "name": "etcd-register",
+        "db": "etcd",
+        "db_version": db_version,
+        "workload": "register",
+        "model": faultline_workloads::register::MODEL,
+        "nemesis": args.nemesis,
+        "nemesis_interval_s": args.nemesis_interval,
+        "time_limit_s": args.time_limit,
+        "concurrency": concurrency,
+        "rate": args.rate,
+        "ops_per_key": args.ops_per_key,
+        "read_consistency": format!("{:?}", args.read_consistency).to_lowercase(),
+        "op_timeout_ms": args.op_timeout_ms,
+        "seed": seed,
+        "nodes": nodes,
+        "local_cluster": args.local_cluster,
+        "ssh": {"user": args.username, "port": args.ssh_port,
+                "strict_host_key_checking": !args.no_strict_host_key_checking},
+        "faultline_version": env!("CARGO_PKG_VERSION"),
+    });
+    let path = dir.file("test.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&test)?).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Latency quantiles of ok operations, in milliseconds.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Latency {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub valid: Validity,
+    pub ops: u64,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    pub faults: u64,
+    pub ok_per_second: f64,
+    pub latency_ms: Latency,
+    pub workload_seconds: f64,
+    pub run_seconds: f64,
+    pub check_ms: f64,
+    pub keys: usize,
+    pub invalid_keys: Vec<String>,
+    pub interrupted: bool,
+    /// What went wrong without stopping the run (a fault that failed to start, a log that could
+    /// not be downloaded, a history file that could not be written).
+    pub problems: Vec<String>,
+}
+
+impl Summary {
+    pub fn new(
+        history: &History,
+        analysis: &Analysis,
+        check_time: Duration,
+        workload_start: Instant,
+        started: Instant,
+        interrupted: bool,
+        problems: Vec<String>,
+    ) -> Summary {
+        let (mut ok, mut fail, mut info, mut invokes, mut faults) = (0, 0, 0, 0, 0);
+        let mut open: std::collections::HashMap<u64, i64> = Default::default();
+        let mut latencies = Vec::new();
+        for op in &history.ops {
+            match op.process {
+                Process::Nemesis => faults += 1,
+                Process::Client(p) => match op.kind {
+                    OpType::Invoke => {
+                        invokes += 1;
+                        open.insert(p, op.time.unwrap_or(0));
+                    }
+                    kind => {
+                        let t0 = open.remove(&p);
+                        match kind {
+                            OpType::Ok => {
+                                ok += 1;
+                                if let (Some(t0), Some(t1)) = (t0, op.time) {
+                                    latencies.push((t1 - t0) as f64 / 1e6);
+                                }
+                            }
+                            OpType::Fail => fail += 1,
+                            _ => info += 1,
+                        }
+                    }
+                },
+            }
+        }
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        let q = |p: f64| -> f64 {
+            if latencies.is_empty() {
+                return 0.0;
+            }
+            let i = ((latencies.len() - 1) as f64 * p).round() as usize;
+            (latencies[i] * 1000.0).round() / 1000.0
+        };
+        let workload_seconds = workload_start.elapsed().as_secs_f64();
+        Summary {
+            valid: analysis.valid,
+            ops: invokes,
+            ok,
+            fail,
+            info,
+            faults,
+            ok_per_second: if workload_seconds > 0.0 { ok as f64 / workload_seconds } else { 0.0 },
+            latency_ms: Latency {
+                p50: q(0.5),
+                p95: q(0.95),
+                p99: q(0.99),
+                max: q(1.0),
+            },
+            workload_seconds,
+            run_seconds: started.elapsed().as_secs_f64(),
+            check_ms: check_time.as_secs_f64() * 1e3,
+            keys: analysis.parts.len(),
+            invalid_keys: analysis
+                .parts
+                .iter()
+                .filter(|p| p.valid == Validity::Invalid)
+                .filter_map(|p| p.key.clone())
+                .collect(),
+            interrupted,
+            problems,
+        }
+    }
+}
+
+pub fn write_results(dir: &RunDir, summary: &Summary, analysis: &Analysis) -> Result<()> {
+    let failures: Vec<&PartReport> = analysis.failures().collect();
+    let results = serde_json::json!({
+        "valid": summary.valid,
+        "summary": summary,
+        "linearizability": {"valid": analysis.valid, "model": faultline_workloads::register::MODEL,
+                             "calls": analysis.calls, "failures": failures},
+    });
+    let path = dir.file("results.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&results)?).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn print_summary(dir: &RunDir, s: &Summary, analysis: &Analysis, history: &History) {
+    println!();
+    println!(
+        "{} ops: {} ok, {} fail, {} info; {} fault events; {:.1} ok/s; latency p50 {:.1} ms, p99 {:.1} ms",
+        s.ops, s.ok, s.fail, s.info, s.faults, s.ok_per_second, s.latency_ms.p50, s.latency_ms.p99
+    );
+    for p in &s.problems {
+        println!("problem: {p}");
+    }
+    let r = crate::check::FileResult::for_run(dir.file("history.jsonl"), analysis, history);
+    let mut out = std::io::stdout();
+    let _ = crate::check::explain(&mut out, &r);
+    println!(
+        "\nverdict: {}{} ({} keys checked in {:.0} ms)",
+        s.valid,
+        if s.interrupted { " (run interrupted)" } else { "" },
+        s.keys,
+        s.check_ms
+    );
+    println!("results: {}", dir.path.display());
+}

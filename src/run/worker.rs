@@ -1,0 +1,117 @@
+//! Client workers: each takes operations from the shared generator, at the requested rate,
+//! performs them through its own client bound to one node, and records invoke and completion.
+//!
+//! A worker whose operation ended in `info` retires its process (the operation may still take
+//! effect, so that process must never invoke again) and continues as `process + concurrency`,
+//! as Jepsen does.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use faultline_checkers::history::{OpType, Process, Value};
+use faultline_workloads::register::{invoke, RegisterClient, RegisterGenerator};
+use faultline_workloads::{ClientError, Completion, Invocation};
+use tokio::sync::watch;
+
+use super::recorder::{Event, Recorder};
+
+/// What all workers share.
+pub struct Shared {
+    pub generator: Mutex<RegisterGenerator>,
+    pub recorder: Arc<Recorder>,
+    pub concurrency: u64,
+    /// Time between two invocations of one worker; zero = as fast as possible.
+    pub interval: Duration,
+    pub deadline: Instant,
+    /// Bound on one operation, beyond the client's own timeouts: a hung call becomes `info`.
+    pub op_timeout: Duration,
+}
+
+/// Connects a client to a node; called again after a failed connection.
+pub trait Connect<C>: Send + Sync {
+    fn connect(&self) -> impl Future<Output = Result<C, ClientError>> + Send;
+}
+
+/// Runs one worker until the deadline or until `stop` says so.
+pub async fn run_worker<C, K>(id: u64, node: String, connector: K, shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
+where
+    C: RegisterClient,
+    K: Connect<C>,
+{
+    let mut process = id;
+    let mut client: Option<C> = None;
+    // Spread the workers' first operations over one interval so they do not move in lockstep.
+    let offset = shared.interval.mul_f64((id as f64 * 0.618_034) % 1.0);
+    let mut next = Instant::now() + offset;
+    loop {
+        if *stop.borrow() || Instant::now() >= shared.deadline {
+            return;
+        }
+        let wait = next.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+        }
+        next = next.max(Instant::now() - shared.interval) + shared.interval;
+        let invocation = {
+            let mut g = shared.generator.lock().unwrap_or_else(|p| p.into_inner());
+            g.next_invocation()
+        };
+        record(&shared, process, OpType::Invoke, &invocation, invocation.value.clone(), &node, None);
+        if client.is_none() {
+            match tokio::time::timeout(shared.op_timeout, connector.connect()).await {
+                Ok(Ok(c)) => client = Some(c),
+                Ok(Err(e)) => {
+                    // Nothing reached the store: the operation certainly did not happen.
+                    record(&shared, process, OpType::Fail, &invocation, invocation.value.clone(), &node, Some(e.to_string()));
+                    continue;
+                }
+                Err(_) => {
+                    let why = format!("no connection to {node} within {:?}", shared.op_timeout);
+                    record(&shared, process, OpType::Fail, &invocation, invocation.value.clone(), &node, Some(why));
+                    continue;
+                }
+            }
+        }
+        let Some(c) = client.as_ref() else { continue };
+        let completion = match tokio::time::timeout(shared.op_timeout, invoke(c, &invocation)).await {
+            Ok(done) => done,
+            Err(_) => Completion::Info(format!("no answer within {:?}", shared.op_timeout)),
+        };
+        match completion {
+            Completion::Ok(v) => record(&shared, process, OpType::Ok, &invocation, v, &node, None),
+            Completion::Fail(why) => {
+                record(&shared, process, OpType::Fail, &invocation, invocation.value.clone(), &node, Some(why))
+            }
+            Completion::Info(why) => {
+                record(&shared, process, OpType::Info, &invocation, invocation.value.clone(), &node, Some(why));
+                process += shared.concurrency;
+                // The connection may be what failed: start afresh.
+                client = None;
+            }
+        }
+    }
+}
+
+fn record(
+    shared: &Shared,
+    process: u64,
+    kind: OpType,
+    invocation: &Invocation,
+    value: Value,
+    node: &str,
+    error: Option<String>,
+) {
+    shared.recorder.record(Event {
+        process: Process::Client(process),
+        kind,
+        f: &invocation.f,
+        key: invocation.key.as_ref(),
+        value,
+        node: Some(node),
+        error,
+    });
+}
