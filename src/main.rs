@@ -6,6 +6,7 @@
 mod bench;
 mod check;
 mod cli;
+mod client;
 mod cluster;
 mod control;
 mod db;
