@@ -95,6 +95,8 @@ impl EtcdClient {
     /// Connects to the member at `endpoint` (`http://host:port` or `host:port`) and to no other:
     /// no failover, as in Jepsen, so the history shows what this member says. Bounded by
     /// `timeouts.connect`. Nothing is asked of the store here, so every error is `Definite`.
+    /// A refused connection fails at once. A paused or partitioned member may still accept the
+    /// connection (the kernel completes the TCP handshake); its requests then time out.
     pub async fn connect(
         endpoint: &str,
         consistency: ReadConsistency,
@@ -144,6 +146,7 @@ impl EtcdClient {
         &self.endpoint
     }
 
+    /// How this client's reads are served, for the test's record.
     pub fn consistency(&self) -> ReadConsistency {
         self.consistency
     }
