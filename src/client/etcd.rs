@@ -95,6 +95,8 @@ impl EtcdClient {
     /// Connects to the member at `endpoint` (`http://host:port` or `host:port`) and to no other:
     /// no failover, as in Jepsen, so the history shows what this member says. Bounded by
     /// `timeouts.connect`. Nothing is asked of the store here, so every error is `Definite`.
+    /// A refused connection fails at once. A paused or partitioned member may still accept the
+    /// connection (the kernel completes the TCP handshake); its requests then time out.
     pub async fn connect(
         endpoint: &str,
         consistency: ReadConsistency,
@@ -108,21 +110,26 @@ impl EtcdClient {
         let refused = |e: &dyn std::fmt::Display| {
             ClientError::Definite(format!("cannot connect to etcd at {url}: {e}"))
         };
+        let refused_by = |e: &dyn std::error::Error| refused(&with_causes(e));
         let channel = tonic::transport::Endpoint::from_shared(url.clone())
-            .map_err(|e| refused(&e))?
+            .map_err(|e| refused_by(&e))?
             .connect_timeout(timeouts.connect)
             .tcp_nodelay(true)
-            // A member that stops answering (paused, partitioned) is noticed even between
-            // requests, so the next request reconnects instead of waiting on a dead connection.
-            .http2_keep_alive_interval(Duration::from_secs(1))
-            .keep_alive_timeout(timeouts.request.max(Duration::from_millis(500)))
-            .keep_alive_while_idle(true);
+            // HTTP/2 pings drop a connection that stays silent with requests open (a member
+            // partitioned for long: TCP's retransmission backoff could otherwise keep the healed
+            // connection dead for tens of seconds), so the next request reconnects. Not more
+            // often, and not while idle: etcd answers pings sooner than its
+            // `--grpc-keepalive-min-time` (5 s) or without open streams with a GOAWAY
+            // ("too many pings"), which would cut the connection under running requests.
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(3))
+            .keep_alive_while_idle(false);
         // An eager connect: a member that is down fails here, quickly, rather than at the first
         // operation. Later connection losses reconnect on the next request.
         let channel = tokio::time::timeout(timeouts.connect, channel.connect())
             .await
             .map_err(|_| refused(&format!("no connection within {:?}", timeouts.connect)))?
-            .map_err(|e| refused(&e))?;
+            .map_err(|e| refused_by(&e))?;
         let client = Client::from_channel(etcd_client::Channel::Tonic(channel), None)
             .await
             .map_err(|e| refused(&e))?;
@@ -139,6 +146,7 @@ impl EtcdClient {
         &self.endpoint
     }
 
+    /// How this client's reads are served, for the test's record.
     pub fn consistency(&self) -> ReadConsistency {
         self.consistency
     }
@@ -197,6 +205,19 @@ impl RegisterClient for EtcdClient {
         let response = self.request("cas", client.txn(txn)).await?;
         Ok(response.succeeded())
     }
+}
+
+/// An error and its causes, `outer: inner: ...`: tonic's transport errors say only "transport
+/// error" and keep the reason (such as "Connection refused") in their sources.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// Sorts an etcd-client error by what it proves about the request (see the module docs).
