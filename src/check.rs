@@ -60,7 +60,11 @@ impl FileResult {
             check_ms: 0.0,
             steps: analysis.parts.iter().map(|p| p.steps).sum(),
             configurations: analysis.parts.iter().map(|p| p.memo_entries).sum(),
-            failures: analysis.failures().filter(|p| p.valid == Validity::Invalid).cloned().collect(),
+            failures: analysis
+                .failures()
+                .filter(|p| p.valid == Validity::Invalid)
+                .cloned()
+                .collect(),
             analysis: None,
             history: Some(history),
         }

@@ -20,7 +20,8 @@ impl RunDir {
         let stamp = timestamp(SystemTime::now());
         let relative = Path::new(test_name).join(&stamp);
         let path = store.join(&relative);
-        std::fs::create_dir_all(&path).with_context(|| format!("cannot create the run directory {}", path.display()))?;
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create the run directory {}", path.display()))?;
         Ok(RunDir { path, relative })
     }
 
@@ -41,7 +42,8 @@ impl RunDir {
 fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
     let tmp = link.with_extension("tmp-link");
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).with_context(|| format!("cannot create link {}", tmp.display()))?;
+    std::os::unix::fs::symlink(target, &tmp)
+        .with_context(|| format!("cannot create link {}", tmp.display()))?;
     std::fs::rename(&tmp, link).with_context(|| format!("cannot replace link {}", link.display()))
 }
 

@@ -34,7 +34,10 @@ use worker::{Connect, Shared};
 
 /// Runs `faultline test`; returns the exit code (the worst over `--test-count` runs).
 pub fn run(args: &TestArgs) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("faultline test: cannot start the async runtime: {e}");
@@ -81,10 +84,15 @@ fn worse(a: i32, b: i32) -> i32 {
 pub fn parse_concurrency(text: &str, nodes: usize) -> Result<u64> {
     let t = text.trim();
     let n = if let Some(k) = t.strip_suffix('n') {
-        let k: u64 = if k.is_empty() { 1 } else { k.parse().with_context(|| format!("--concurrency {t}"))? };
+        let k: u64 = if k.is_empty() {
+            1
+        } else {
+            k.parse().with_context(|| format!("--concurrency {t}"))?
+        };
         k * nodes as u64
     } else {
-        t.parse().with_context(|| format!("--concurrency {t}: a number, or Kn for K per node"))?
+        t.parse()
+            .with_context(|| format!("--concurrency {t}: a number, or Kn for K per node"))?
     };
     if n == 0 {
         return Err(anyhow!("--concurrency must be at least 1"));
@@ -94,9 +102,22 @@ pub fn parse_concurrency(text: &str, nodes: usize) -> Result<u64> {
 
 fn parse_faults(names: &[String]) -> Result<Vec<Fault>> {
     let mut faults = Vec::new();
-    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty() && *n != "none") {
-        let known = || Fault::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
-        faults.push(Fault::parse(name).ok_or_else(|| anyhow!("unknown fault `{name}` (known: {}, none)", known()))?);
+    for name in names
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty() && *n != "none")
+    {
+        let known = || {
+            Fault::ALL
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        faults.push(
+            Fault::parse(name)
+                .ok_or_else(|| anyhow!("unknown fault `{name}` (known: {}, none)", known()))?,
+        );
     }
     Ok(faults)
 }
@@ -149,7 +170,10 @@ fn json_to_value(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Nil,
         serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n.as_i64().map(Value::Int).unwrap_or(Value::Float(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Value::Int)
+            .unwrap_or(Value::Float(n.as_f64().unwrap_or(0.0))),
         serde_json::Value::String(s) => Value::Str(s.as_str().into()),
         serde_json::Value::Array(a) => Value::Vector(a.iter().map(json_to_value).collect()),
         serde_json::Value::Object(m) => Value::Map(
@@ -179,12 +203,15 @@ impl Log {
 
 async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     let started = Instant::now();
-    let seed = args.seed.map(|s| s + u64::from(run_number)).unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-    });
+    let seed = args
+        .seed
+        .map(|s| s + u64::from(run_number))
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
     let faults = parse_faults(&args.nemesis)?;
     if !(args.time_limit > 0.0 && args.time_limit.is_finite()) {
         return Err(anyhow!("--time-limit must be a positive number of seconds"));
@@ -216,7 +243,11 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
         })
         .collect();
     let token = format!("faultline-{seed:x}");
-    let etcd = Arc::new(Etcd::new(members, Etcd::default_base_dir(&args.cluster), &token));
+    let etcd = Arc::new(Etcd::new(
+        members,
+        Etcd::default_base_dir(&args.cluster),
+        &token,
+    ));
     let versions = nodes.versions().await;
     results::write_test_json(&dir, args, seed, concurrency, &nodes, &versions)?;
     log.say("setting up etcd on every node");
@@ -237,7 +268,12 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     let recorder = Recorder::create(&dir.file("history.jsonl"), started)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    spawn_signal_handler(stop_tx.clone(), nemesis.clone(), interrupted.clone(), log.clone());
+    spawn_signal_handler(
+        stop_tx.clone(),
+        nemesis.clone(),
+        interrupted.clone(),
+        log.clone(),
+    );
 
     // Workload and nemesis.
     let time_limit = Duration::from_secs_f64(args.time_limit);
@@ -249,7 +285,12 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     };
     let live_keys = (concurrency / 2).clamp(1, 8);
     let shared = Arc::new(Shared {
-        generator: Mutex::new(RegisterGenerator::new(seed, Mix::default(), args.ops_per_key, live_keys)),
+        generator: Mutex::new(RegisterGenerator::new(
+            seed,
+            Mix::default(),
+            args.ops_per_key,
+            live_keys,
+        )),
         recorder: recorder.clone(),
         concurrency,
         interval,
@@ -268,7 +309,11 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
         "workload: {concurrency} workers, {} ops/s, {:.0} s; nemesis: {}",
         args.rate,
         args.time_limit,
-        if faults.is_empty() { "none".to_string() } else { args.nemesis.join(",") }
+        if faults.is_empty() {
+            "none".to_string()
+        } else {
+            args.nemesis.join(",")
+        }
     ));
     let mut workers = Vec::new();
     for w in 0..concurrency {
@@ -301,7 +346,13 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
         stop_rx.clone(),
         log.clone(),
     ));
-    let progress = tokio::spawn(progress_loop(recorder.clone(), nemesis.clone(), stop_rx.clone(), log.clone(), time_limit));
+    let progress = tokio::spawn(progress_loop(
+        recorder.clone(),
+        nemesis.clone(),
+        stop_rx.clone(),
+        log.clone(),
+        time_limit,
+    ));
     for w in workers {
         if let Err(e) = w.await {
             log.say(&format!("a worker failed: {e}"));
@@ -333,7 +384,11 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     if let Some(e) = write_error {
         problems.push(format!("{e:#}"));
     }
-    log.say(&format!("history: {} events in {}", history.len(), dir.file("history.jsonl").display()));
+    log.say(&format!(
+        "history: {} events in {}",
+        history.len(),
+        dir.file("history.jsonl").display()
+    ));
 
     // Teardown and logs.
     let etcd_for_teardown = etcd.clone();
@@ -367,7 +422,13 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
             time_limit: Some(Duration::from_secs(300)),
             ..Default::default()
         };
-        let a = faultline_checkers::linear::check_by_name(&history, MODEL, Default::default(), &options, None);
+        let a = faultline_checkers::linear::check_by_name(
+            &history,
+            MODEL,
+            Default::default(),
+            &options,
+            None,
+        );
         (a, history)
     })
     .await
@@ -403,9 +464,15 @@ async fn final_reads(
     timeouts: Timeouts,
     log: &Log,
 ) {
-    let keys = shared.generator.lock().unwrap_or_else(|p| p.into_inner()).live_key_names();
+    let keys = shared
+        .generator
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .live_key_names();
     let node = &nodes.nodes[0];
-    let Ok(url) = etcd.client_url(&node.name) else { return };
+    let Ok(url) = etcd.client_url(&node.name) else {
+        return;
+    };
     let client = match EtcdClient::connect(&url, consistency, timeouts).await {
         Ok(c) => c,
         Err(e) => {
@@ -538,10 +605,11 @@ fn spawn_signal_handler(
     log: Arc<Log>,
 ) {
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
         for round in 0..2 {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}

@@ -32,7 +32,8 @@ impl NodeSet {
     /// Brings up the local cluster (`--local-cluster N`) or resolves `--nodes`/`--nodes-file`.
     pub fn resolve(args: &TestArgs) -> Result<NodeSet> {
         if let Some(n) = args.local_cluster {
-            let info = Cluster::up(&args.cluster, n).map_err(|e| Unavailable(format!("local cluster {}: {e}", args.cluster)))?;
+            let info = Cluster::up(&args.cluster, n)
+                .map_err(|e| Unavailable(format!("local cluster {}: {e}", args.cluster)))?;
             let config = Arc::new(info.ssh_config());
             let nodes = info
                 .nodes
@@ -40,18 +41,35 @@ impl NodeSet {
                 .map(|n| RunNode {
                     name: n.name.clone(),
                     ip: IpAddr::V4(n.ip),
-                    remote: Arc::new(SshRemote::new(n.name.clone(), n.ip.to_string(), config.clone())),
+                    remote: Arc::new(SshRemote::new(
+                        n.name.clone(),
+                        n.ip.to_string(),
+                        config.clone(),
+                    )),
                 })
                 .collect();
             return Ok(NodeSet { nodes });
         }
-        let mut names: Vec<String> = args.nodes.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        let mut names: Vec<String> = args
+            .nodes
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
         if let Some(file) = &args.nodes_file {
-            let text = std::fs::read_to_string(file).with_context(|| format!("--nodes-file {}", file.display()))?;
-            names.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("--nodes-file {}", file.display()))?;
+            names.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
         }
         if names.is_empty() {
-            return Err(anyhow!("no nodes: give --local-cluster N, --nodes or --nodes-file"));
+            return Err(anyhow!(
+                "no nodes: give --local-cluster N, --nodes or --nodes-file"
+            ));
         }
         let mut config = SshConfig {
             user: args.username.clone(),
@@ -91,7 +109,11 @@ impl NodeSet {
     }
 
     pub fn describe(&self) -> String {
-        self.nodes.iter().map(|n| format!("{} ({})", n.name, n.ip)).collect::<Vec<_>>().join(", ")
+        self.nodes
+            .iter()
+            .map(|n| format!("{} ({})", n.name, n.ip))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn nemesis_nodes(&self) -> Vec<Node> {
@@ -131,11 +153,16 @@ impl NodeSet {
 
     /// The datastore's version as the first node reports it, for test.json.
     pub async fn versions(&self) -> String {
-        let Some(n) = self.nodes.first() else { return String::new() };
+        let Some(n) = self.nodes.first() else {
+            return String::new();
+        };
         let remote = n.remote.clone();
         tokio::task::spawn_blocking(move || {
             remote
-                .run(&Cmd::shell("etcd --version 2>&1 | head -n 1"), Some(std::time::Duration::from_secs(10)))
+                .run(
+                    &Cmd::shell("etcd --version 2>&1 | head -n 1"),
+                    Some(std::time::Duration::from_secs(10)),
+                )
                 .unwrap_or_default()
         })
         .await

@@ -56,7 +56,8 @@ pub struct Event<'a> {
 impl Recorder {
     /// Creates `path` and starts the writer thread.
     pub fn create(path: &Path, started: Instant) -> Result<Arc<Recorder>> {
-        let file = File::create(path).with_context(|| format!("cannot create the history file {}", path.display()))?;
+        let file = File::create(path)
+            .with_context(|| format!("cannot create the history file {}", path.display()))?;
         let (tx, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("history-writer".into())
@@ -146,7 +147,9 @@ impl Recorder {
         let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         let error = match handle.map(JoinHandle::join) {
             Some(Ok(Ok(_))) | None => None,
-            Some(Ok(Err(e))) => Some(anyhow::Error::new(e).context(format!("writing {}", self.path.display()))),
+            Some(Ok(Err(e))) => {
+                Some(anyhow::Error::new(e).context(format!("writing {}", self.path.display())))
+            }
             Some(Err(_)) => Some(anyhow::anyhow!("the history writer thread panicked")),
         };
         (History::from_ops(ops), error)
@@ -223,7 +226,14 @@ mod tests {
         assert_eq!(history.len(), 6);
         let loaded = read_history(&path, &ReadOptions::default()).unwrap();
         assert_eq!(loaded.history.ops, history.ops);
-        assert_eq!(history.ops.iter().filter(|o| o.kind == OpType::Info).count(), 2);
+        assert_eq!(
+            history
+                .ops
+                .iter()
+                .filter(|o| o.kind == OpType::Info)
+                .count(),
+            2
+        );
         assert_eq!(r.counts().info, 2);
     }
 }

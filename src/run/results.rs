@@ -47,7 +47,8 @@ pub fn write_test_json(
         "faultline_version": env!("CARGO_PKG_VERSION"),
     });
     let path = dir.file("test.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&test)?).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&path, serde_json::to_vec_pretty(&test)?)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Latency quantiles of ok operations, in milliseconds.
@@ -133,7 +134,11 @@ impl Summary {
             fail,
             info,
             faults,
-            ok_per_second: if workload_seconds > 0.0 { ok as f64 / workload_seconds } else { 0.0 },
+            ok_per_second: if workload_seconds > 0.0 {
+                ok as f64 / workload_seconds
+            } else {
+                0.0
+            },
             latency_ms: Latency {
                 p50: q(0.5),
                 p95: q(0.95),
@@ -165,7 +170,8 @@ pub fn write_results(dir: &RunDir, summary: &Summary, analysis: &Analysis) -> Re
                              "calls": analysis.calls, "failures": failures},
     });
     let path = dir.file("results.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&results)?).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&path, serde_json::to_vec_pretty(&results)?)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn print_summary(dir: &RunDir, s: &Summary, analysis: &Analysis, history: &History) {
@@ -183,7 +189,11 @@ pub fn print_summary(dir: &RunDir, s: &Summary, analysis: &Analysis, history: &H
     println!(
         "\nverdict: {}{} ({} keys checked in {:.0} ms)",
         s.valid,
-        if s.interrupted { " (run interrupted)" } else { "" },
+        if s.interrupted {
+            " (run interrupted)"
+        } else {
+            ""
+        },
         s.keys,
         s.check_ms
     );

@@ -34,8 +34,13 @@ pub trait Connect<C>: Send + Sync {
 }
 
 /// Runs one worker until the deadline or until `stop` says so.
-pub async fn run_worker<C, K>(id: u64, node: String, connector: K, shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
-where
+pub async fn run_worker<C, K>(
+    id: u64,
+    node: String,
+    connector: K,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) where
     C: RegisterClient,
     K: Connect<C>,
 {
@@ -60,34 +65,73 @@ where
             let mut g = shared.generator.lock().unwrap_or_else(|p| p.into_inner());
             g.next_invocation()
         };
-        record(&shared, process, OpType::Invoke, &invocation, invocation.value.clone(), &node, None);
+        record(
+            &shared,
+            process,
+            OpType::Invoke,
+            &invocation,
+            invocation.value.clone(),
+            &node,
+            None,
+        );
         if client.is_none() {
             match tokio::time::timeout(shared.op_timeout, connector.connect()).await {
                 Ok(Ok(c)) => client = Some(c),
                 Ok(Err(e)) => {
                     // Nothing reached the store: the operation certainly did not happen.
-                    record(&shared, process, OpType::Fail, &invocation, invocation.value.clone(), &node, Some(e.to_string()));
+                    record(
+                        &shared,
+                        process,
+                        OpType::Fail,
+                        &invocation,
+                        invocation.value.clone(),
+                        &node,
+                        Some(e.to_string()),
+                    );
                     continue;
                 }
                 Err(_) => {
                     let why = format!("no connection to {node} within {:?}", shared.op_timeout);
-                    record(&shared, process, OpType::Fail, &invocation, invocation.value.clone(), &node, Some(why));
+                    record(
+                        &shared,
+                        process,
+                        OpType::Fail,
+                        &invocation,
+                        invocation.value.clone(),
+                        &node,
+                        Some(why),
+                    );
                     continue;
                 }
             }
         }
         let Some(c) = client.as_ref() else { continue };
-        let completion = match tokio::time::timeout(shared.op_timeout, invoke(c, &invocation)).await {
+        let completion = match tokio::time::timeout(shared.op_timeout, invoke(c, &invocation)).await
+        {
             Ok(done) => done,
             Err(_) => Completion::Info(format!("no answer within {:?}", shared.op_timeout)),
         };
         match completion {
             Completion::Ok(v) => record(&shared, process, OpType::Ok, &invocation, v, &node, None),
-            Completion::Fail(why) => {
-                record(&shared, process, OpType::Fail, &invocation, invocation.value.clone(), &node, Some(why))
-            }
+            Completion::Fail(why) => record(
+                &shared,
+                process,
+                OpType::Fail,
+                &invocation,
+                invocation.value.clone(),
+                &node,
+                Some(why),
+            ),
             Completion::Info(why) => {
-                record(&shared, process, OpType::Info, &invocation, invocation.value.clone(), &node, Some(why));
+                record(
+                    &shared,
+                    process,
+                    OpType::Info,
+                    &invocation,
+                    invocation.value.clone(),
+                    &node,
+                    Some(why),
+                );
                 process += shared.concurrency;
                 // The connection may be what failed: start afresh.
                 client = None;

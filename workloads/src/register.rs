@@ -129,7 +129,9 @@ impl RegisterGenerator {
     /// The keys of the current group: those the final reads look at.
     pub fn live_key_names(&self) -> Vec<String> {
         let group = self.issued.saturating_sub(1) / (self.ops_per_key * self.live_keys);
-        (0..self.live_keys).map(|i| Self::key_name(group * self.live_keys + i)).collect()
+        (0..self.live_keys)
+            .map(|i| Self::key_name(group * self.live_keys + i))
+            .collect()
     }
 
     fn fresh_value(&mut self) -> i64 {
