@@ -42,14 +42,23 @@ bench: build
 	@echo; echo "== kv/c10 as one object (--no-partition)"
 	for f in $(CORPUS)/kv/c10-ok.txt $(CORPUS)/kv/c10-bad.txt; do \
 		/usr/bin/time -f "$$f: wall %e s, peak %M KiB" $(BIN) check --model kv --no-partition $$f > /dev/null || true; done
+	@echo; echo "== the test harness's own cost per operation (in-process no-op client)"
+	$(BIN) bench --harness 5 --concurrency 10
 
-## demo: install what is missing, build, and check histories with a known verdict
+## demo: install what is missing, build, bring up a 5-node local cluster, run a 60 s etcd
+## register test with partitions, print the verdict and where the results are
 demo: install-deps build
-	@echo "== checking a shipped history with a stale read (expected: INVALID, exit 1)"
-	-$(BIN) check tests/fixtures/stale-read.jsonl
-	@echo; echo "== checking Jepsen's etcd logs and Porcupine's kv logs from the corpus"
-	-$(BIN) check --model cas-register $(CORPUS)/jepsen/etcd_00*.log
-	-$(BIN) check --model kv $(CORPUS)/kv/*.txt
+	$(BIN) cluster up --nodes 5
+	$(BIN) test --local-cluster 5 --time-limit 60 --nemesis partition-random-halves,partition-majorities-ring --nemesis-interval 5; \
+		code=$$?; echo; echo "exit code $$code (0 valid, 1 invalid, 2 unknown); the run is in results/latest"; \
+		ls -d "$$(readlink -f results/latest)"
+
+## cluster-up / cluster-down: the local 5-node cluster (network namespaces with one sshd each)
+cluster-up: build
+	$(BIN) cluster up --nodes 5
+
+cluster-down: build
+	$(BIN) cluster down
 
 clean:
 	$(CARGO) clean

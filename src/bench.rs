@@ -66,6 +66,9 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: &BenchArgs) -> i32 {
+    if let Some(seconds) = args.harness {
+        return harness(args.concurrency, seconds);
+    }
     let entries = match read_manifest(args) {
         Ok(e) => e,
         Err(e) => {
@@ -132,5 +135,29 @@ pub fn run(args: &BenchArgs) -> i32 {
         exit::INVALID
     } else {
         exit::VALID
+    }
+}
+
+fn harness(concurrency: u64, seconds: f64) -> i32 {
+    match crate::run::overhead::measure(concurrency.max(1), seconds.max(0.1)) {
+        Ok(o) => {
+            let per_second = o.ops as f64 / o.seconds;
+            println!(
+                "harness with an in-process no-op client: {} workers, {} operations in {:.2} s = {:.0} ops/s, \
+                 {:.2} us of harness per operation per worker, {:.1} MB of history, peak memory {:.1} MiB",
+                concurrency,
+                o.ops,
+                o.seconds,
+                per_second,
+                1e6 * concurrency as f64 / per_second,
+                o.history_bytes as f64 / 1e6,
+                peak_rss_mib().unwrap_or(f64::NAN)
+            );
+            exit::VALID
+        }
+        Err(e) => {
+            eprintln!("faultline bench --harness: {e:#}");
+            exit::INTERNAL
+        }
     }
 }

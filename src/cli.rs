@@ -115,6 +115,15 @@ pub struct BenchArgs {
     /// Only files whose path contains this text.
     #[arg(long)]
     pub only: Option<String>,
+
+    /// Instead of the checker: measure the test harness's own cost per operation (real workers
+    /// and recorder, an in-process client that answers at once) for this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub harness: Option<f64>,
+
+    /// Workers for `--harness`.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: u64,
 }
 
 /// Datastores `faultline test` can drive.

@@ -8,6 +8,7 @@
 //! when a panic unwinds past it.
 
 mod nodes;
+pub mod overhead;
 mod recorder;
 mod results;
 mod worker;

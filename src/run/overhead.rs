@@ -1,0 +1,102 @@
+//! The harness's own cost per operation: the real workers, generator and recorder (streaming
+//! history.jsonl to disk), driving an in-process client that answers at once. What it measures
+//! is everything `faultline test` adds to a datastore's own latency; it tests no datastore.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use faultline_workloads::register::{Mix, RegisterClient, RegisterGenerator};
+use faultline_workloads::ClientError;
+use tokio::sync::watch;
+
+use super::recorder::Recorder;
+use super::worker::{run_worker, Connect, Shared};
+
+/// A client that does nothing and succeeds: reads return nothing, writes and cas succeed.
+#[derive(Clone, Copy)]
+struct NoopClient;
+
+impl RegisterClient for NoopClient {
+    async fn read(&self, _key: &str) -> Result<Option<i64>, ClientError> {
+        Ok(None)
+    }
+    async fn write(&self, _key: &str, _value: i64) -> Result<(), ClientError> {
+        Ok(())
+    }
+    async fn cas(&self, _key: &str, _from: i64, _to: i64) -> Result<bool, ClientError> {
+        Ok(true)
+    }
+}
+
+impl Connect<NoopClient> for NoopClient {
+    async fn connect(&self) -> Result<NoopClient, ClientError> {
+        Ok(NoopClient)
+    }
+}
+
+/// Figures of one overhead measurement.
+pub struct Overhead {
+    pub ops: u64,
+    pub seconds: f64,
+    pub history_bytes: u64,
+}
+
+/// Runs `concurrency` workers flat out for `seconds` against the no-op client.
+pub fn measure(concurrency: u64, seconds: f64) -> Result<Overhead> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let dir = tempfile_dir()?;
+    let path = dir.join("history.jsonl");
+    let result = runtime.block_on(async {
+        let started = Instant::now();
+        let recorder = Recorder::create(&path, started)?;
+        let shared = Arc::new(Shared {
+            generator: Mutex::new(RegisterGenerator::new(1, Mix::default(), 1000, 8)),
+            recorder: recorder.clone(),
+            concurrency,
+            interval: Duration::ZERO,
+            deadline: started + Duration::from_secs_f64(seconds),
+            op_timeout: Duration::from_secs(1),
+        });
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        let workers: Vec<_> = (0..concurrency)
+            .map(|w| {
+                tokio::spawn(run_worker(
+                    w,
+                    "local".into(),
+                    NoopClient,
+                    shared.clone(),
+                    stop_rx.clone(),
+                ))
+            })
+            .collect();
+        for w in workers {
+            w.await.context("a worker failed")?;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let (history, err) = recorder.close();
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let ops = history
+            .ops
+            .iter()
+            .filter(|o| o.kind == faultline_checkers::history::OpType::Invoke)
+            .count();
+        Ok(Overhead {
+            ops: ops as u64,
+            seconds: elapsed,
+            history_bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        })
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("faultline-overhead-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
