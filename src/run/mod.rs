@@ -307,8 +307,12 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
         connect: Duration::from_millis(args.op_timeout_ms.max(1)),
     };
     log.say(&format!(
-        "workload: {concurrency} workers, {} ops/s, {:.0} s; nemesis: {}",
-        args.rate,
+        "workload: {concurrency} workers, {}, {:.0} s; nemesis: {}",
+        if args.rate > 0.0 {
+            format!("{} ops/s", args.rate)
+        } else {
+            "no rate limit".to_string()
+        },
         args.time_limit,
         if faults.is_empty() {
             "none".to_string()

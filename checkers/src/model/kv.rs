@@ -3,6 +3,13 @@
 //! Checked per key (P-compositionality) the state is one string; with `--no-partition` it is one
 //! string per key. Strings are interned, and each concatenation is computed once and remembered,
 //! so a step costs a hash lookup rather than a copy of a growing string.
+//!
+//! Dead strings: a key's string only grows by appends until a put replaces it, so a string that
+//! is not a prefix of any value some get of that key returned can satisfy no get before the next
+//! put. All such strings behave alike for every future sequence of operations (appends keep them
+//! dead, a put replaces them, a get fails), so the model folds them into one state, [`DEAD`].
+//! This is exact, and it matters: appends that a later put overwrites before anyone reads them
+//! would otherwise give one state per order in which they could have run.
 
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -11,6 +18,9 @@ use super::{
     bad_value, unknown_fn, Call, Interner, Model, ModelConfig, ModelError, NilRead, Outcome, Step,
 };
 use crate::history::Value;
+
+/// The state of a key whose string no get of that key can ever return (see the module docs).
+pub const DEAD: u32 = u32::MAX;
 
 /// The kv model's state: one interned string per key slot.
 pub type KvState = SmallVec<[u32; 4]>;
@@ -21,7 +31,11 @@ pub struct Kv {
     config: ModelConfig,
     strings: Interner,
     keys: Interner,
-    concat: FxHashMap<(u32, u32), u32>,
+    concat: FxHashMap<(u32, u32, u32), u32>,
+    /// The values each key slot's gets returned.
+    reads: Vec<Vec<u32>>,
+    /// Whether a string (per slot) is a prefix of some value in `reads`.
+    live: FxHashMap<(u32, u32), bool>,
     /// The values `put` in each key slot: after a put a string grows from that value.
     puts: Vec<Vec<u32>>,
 }
@@ -42,6 +56,8 @@ impl Kv {
             strings: Interner::default(),
             keys: Interner::default(),
             concat: FxHashMap::default(),
+            reads: Vec::new(),
+            live: FxHashMap::default(),
             puts: Vec::new(),
         }
     }
@@ -64,8 +80,43 @@ impl Kv {
         }
     }
 
+    /// `id`, or [`DEAD`] when no get of `slot` can ever return `id` or anything it grows into.
+    fn settle(&mut self, slot: u32, id: u32) -> u32 {
+        if id == DEAD {
+            return DEAD;
+        }
+        let live = match self.live.get(&(slot, id)) {
+            Some(&l) => l,
+            None => {
+                let text = self.text(id);
+                let l = self
+                    .reads
+                    .get(slot as usize)
+                    .is_some_and(|rs| rs.iter().any(|&r| self.text(r).starts_with(text)));
+                self.live.insert((slot, id), l);
+                l
+            }
+        };
+        if live {
+            id
+        } else {
+            DEAD
+        }
+    }
+
     fn text(&self, id: u32) -> &str {
+        if id == DEAD {
+            return "";
+        }
         self.strings.value(id).as_str().unwrap_or("")
+    }
+
+    fn show(&self, id: u32) -> String {
+        if id == DEAD {
+            "a string no get ever returns (it holds an append nobody read)".to_string()
+        } else {
+            format!("{:?}", self.text(id))
+        }
     }
 
     fn key_name(&self, slot: u32) -> String {
@@ -88,7 +139,7 @@ impl Model for Kv {
     fn init(&mut self) -> KvState {
         let n = (self.keys.len() - 1).max(1);
         let init = self.initial();
-        SmallVec::from_elem(init, n)
+        (0..n as u32).map(|slot| self.settle(slot, init)).collect()
     }
 
     fn compile(&mut self, call: &Call) -> Result<KvOp, ModelError> {
@@ -102,7 +153,14 @@ impl Model for Kv {
                 Outcome::Ok(v) if v.is_nil() && self.config.nil_read == NilRead::Any => {
                     Ok(KvOp::GetAny(slot))
                 }
-                Outcome::Ok(v) => Ok(KvOp::Get(slot, self.string_id(call.f, v)?)),
+                Outcome::Ok(v) => {
+                    let id = self.string_id(call.f, v)?;
+                    if self.reads.len() <= slot as usize {
+                        self.reads.resize(slot as usize + 1, Vec::new());
+                    }
+                    self.reads[slot as usize].push(id);
+                    Ok(KvOp::Get(slot, id))
+                }
             },
             "put" | "write" => {
                 let v = self.string_id(call.f, call.input)?;
@@ -134,15 +192,22 @@ impl Model for Kv {
                 }
             }
             KvOp::GetAny(_) => Step::One(state.clone()),
-            KvOp::Put(slot, v) => with(slot, v),
+            KvOp::Put(slot, v) => {
+                let v = self.settle(slot, v);
+                with(slot, v)
+            }
             KvOp::Append(slot, suffix) => {
                 let cur = state.get(slot as usize).copied().unwrap_or(0);
-                let id = match self.concat.get(&(cur, suffix)) {
+                if cur == DEAD {
+                    return Step::One(state.clone());
+                }
+                let id = match self.concat.get(&(slot, cur, suffix)) {
                     Some(&id) => id,
                     None => {
                         let joined = format!("{}{}", self.text(cur), self.text(suffix));
                         let id = self.strings.id(&Value::Str(joined.into()));
-                        self.concat.insert((cur, suffix), id);
+                        let id = self.settle(slot, id);
+                        self.concat.insert((slot, cur, suffix), id);
                         id
                     }
                 };
@@ -170,7 +235,7 @@ impl Model for Kv {
         let cur = state.get(slot as usize).copied().unwrap_or(0);
         let target = self.text(want);
         cur == want
-            || target.starts_with(self.text(cur))
+            || (cur != DEAD && target.starts_with(self.text(cur)))
             || self
                 .puts
                 .get(slot as usize)
@@ -188,12 +253,12 @@ impl Model for Kv {
 
     fn describe_state(&self, state: &KvState) -> String {
         if state.len() == 1 {
-            return format!("{:?}", self.text(state[0]));
+            return self.show(state[0]);
         }
         let parts: Vec<String> = state
             .iter()
             .enumerate()
-            .map(|(slot, &v)| format!("{} {:?}", self.keys.show(slot as u32 + 1), self.text(v)))
+            .map(|(slot, &v)| format!("{} {}", self.keys.show(slot as u32 + 1), self.show(v)))
             .collect();
         format!("{{{}}}", parts.join(", "))
     }
@@ -203,9 +268,9 @@ impl Model for Kv {
             KvOp::Get(k, _) => {
                 let cur = state.get(k as usize).copied().unwrap_or(0);
                 format!(
-                    "{} is impossible: the value is {:?}",
+                    "{} is impossible: the value is {}",
                     self.describe_op(op),
-                    self.text(cur)
+                    self.show(cur)
                 )
             }
             _ => format!("{} is always possible", self.describe_op(op)),
@@ -246,6 +311,39 @@ mod tests {
             panic!()
         };
         assert!(matches!(m.step(&s2, &get_ab), Step::One(_)));
+    }
+
+    #[test]
+    fn appends_no_get_can_see_fold_into_one_state() {
+        let mut m = Kv::new(ModelConfig::default());
+        let (a, b, p, seen) = (s("a "), s("b "), s("p "), s("p c "));
+        let ap_a = m.compile(&ok("append", None, &a, &a)).unwrap();
+        let ap_b = m.compile(&ok("append", None, &b, &b)).unwrap();
+        let put = m.compile(&ok("put", None, &p, &p)).unwrap();
+        let get = m.compile(&ok("get", None, &Value::Nil, &seen)).unwrap();
+        let s0 = m.init();
+        // "a b " and "b a " are prefixes of no get: both are the one dead state.
+        let Step::One(s1) = m.step(&s0, &ap_a) else {
+            panic!()
+        };
+        let Step::One(ab) = m.step(&s1, &ap_b) else {
+            panic!()
+        };
+        let Step::One(s1) = m.step(&s0, &ap_b) else {
+            panic!()
+        };
+        let Step::One(ba) = m.step(&s1, &ap_a) else {
+            panic!()
+        };
+        assert_eq!(ab, ba);
+        assert_eq!(ab[0], DEAD);
+        assert!(matches!(m.step(&ab, &get), Step::Impossible));
+        // A put revives the key.
+        let Step::One(revived) = m.step(&ab, &put) else {
+            panic!()
+        };
+        assert_ne!(revived[0], DEAD);
+        assert!(m.explain(&ab, &get).contains("nobody read"));
     }
 
     #[test]
