@@ -220,13 +220,27 @@ pub fn run(args: &CheckArgs) -> i32 {
     };
     let started = Instant::now();
     let bar = progress_bar(args.files.len());
+    // One file: the bar counts its keys (parts) as they are settled.
+    let parts_done = |done: usize, total: usize| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    };
+    let part_progress: Option<&(dyn Fn(usize, usize) + Sync)> = if args.files.len() == 1 {
+        Some(&parts_done)
+    } else {
+        None
+    };
     let results: Vec<FileResult> = args
         .files
         .par_iter()
         .map(|path| {
-            let r = check_file(path, &settings, None);
-            if let Some(b) = &bar {
-                b.inc(1);
+            let r = check_file(path, &settings, part_progress);
+            if args.files.len() > 1 {
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
             }
             r
         })
@@ -343,7 +357,13 @@ pub fn explain(out: &mut impl Write, r: &FileResult) -> std::io::Result<()> {
         Some(h) if !h.lines.is_empty() => format!("line {}", h.line(i)),
         _ => format!("index {i}"),
     };
-    for part in &r.failures {
+    let cancelled =
+        |p: &&PartReport| p.witness.is_none() && p.cause.as_deref() == Some(linear::CANCELLED);
+    let skipped = r.failures.iter().filter(cancelled).count();
+    // Invalid keys first, with their witnesses; keys cut short by them in one line at the end.
+    let mut shown: Vec<&PartReport> = r.failures.iter().filter(|p| !cancelled(p)).collect();
+    shown.sort_by_key(|p| std::cmp::Reverse(p.valid));
+    for part in shown {
         let key = part
             .key
             .as_ref()
@@ -408,6 +428,14 @@ pub fn explain(out: &mut impl Write, r: &FileResult) -> std::io::Result<()> {
                 }
             }
         }
+    }
+    if skipped > 0 {
+        writeln!(
+            out,
+            "{}: {skipped} other key{} not checked to the end once a key was invalid (--all-keys checks them all)",
+            r.file,
+            if skipped == 1 { " was" } else { "s were" }
+        )?;
     }
     Ok(())
 }

@@ -242,6 +242,11 @@ pub struct TestArgs {
     #[arg(long)]
     pub no_strict_host_key_checking: bool,
 
+    /// Do not control the nodes: the datastore is already running on them (client port 2379)
+    /// and is neither set up, torn down nor faulted. Needs `--nemesis none`.
+    #[arg(long)]
+    pub dummy_ssh: bool,
+
     /// Seconds to wait after healing, before final reads.
     #[arg(long, default_value_t = 3.0)]
     pub settle: f64,

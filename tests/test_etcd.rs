@@ -353,3 +353,73 @@ fn an_unreachable_node_and_a_wrong_key_exit_69_naming_the_node() {
         .count();
     assert_eq!(n, 1, "only the node's sshd runs");
 }
+
+#[test]
+fn dummy_ssh_drives_an_etcd_that_is_already_running_and_refuses_faults() {
+    // An etcd faultline did not start, on a loopback address of its own.
+    let data = tempfile::tempdir().unwrap();
+    let mut etcd = Command::new("/usr/bin/etcd")
+        .args(["--name", "solo", "--data-dir"])
+        .arg(data.path())
+        .args([
+            "--listen-client-urls",
+            "http://127.0.0.2:2379",
+            "--advertise-client-urls",
+            "http://127.0.0.2:2379",
+            "--listen-peer-urls",
+            "http://127.0.0.2:2380",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.2:2380",
+            "--initial-cluster",
+            "solo=http://127.0.0.2:2380",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start etcd");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = Kill(&mut etcd);
+    std::thread::sleep(Duration::from_millis(1500));
+    let store = tempfile::tempdir().unwrap();
+    let o = faultline()
+        .args([
+            "test",
+            "--dummy-ssh",
+            "--nodes",
+            "127.0.0.2",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "3",
+            "--settle",
+            "0",
+        ])
+        .arg("--store")
+        .arg(store.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let run = runs(store.path()).pop().unwrap();
+    assert!(results(&run)["summary"]["ok"].as_u64().unwrap() > 50);
+    let o = faultline()
+        .args([
+            "test",
+            "--dummy-ssh",
+            "--nodes",
+            "127.0.0.2",
+            "--nemesis",
+            "partition-random-halves",
+        ])
+        .arg("--store")
+        .arg(store.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(text(&o).contains("cannot inject faults"), "{}", text(&o));
+}

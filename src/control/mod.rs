@@ -18,6 +18,7 @@
 // `cluster` subcommand and the tests use it, so unused items are expected.
 #![allow(dead_code)]
 
+pub mod dummy;
 pub mod local;
 pub mod shell;
 pub mod ssh;

@@ -56,6 +56,8 @@ pub fn run(args: &TestArgs) -> i32 {
                 eprintln!("faultline test: {e:#}");
                 if e.downcast_ref::<nodes::Unavailable>().is_some() {
                     exit::UNAVAILABLE
+                } else if e.downcast_ref::<Usage>().is_some() {
+                    exit::USAGE
                 } else {
                     exit::INTERNAL
                 }
@@ -65,6 +67,11 @@ pub fn run(args: &TestArgs) -> i32 {
     }
     worst
 }
+
+/// A command line that cannot be run: exit code 64.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
 
 /// Invalid beats unknown beats valid; any error code beats a verdict.
 fn worse(a: i32, b: i32) -> i32 {
@@ -213,16 +220,28 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1)
         });
-    let faults = parse_faults(&args.nemesis)?;
+    let faults = parse_faults(&args.nemesis).map_err(|e| Usage(format!("{e:#}")))?;
+    let controlled = !args.dummy_ssh;
+    if !controlled && !faults.is_empty() {
+        return Err(Usage("--dummy-ssh: faultline controls no node, so it cannot inject faults; add --nemesis none".into()).into());
+    }
+    if !controlled && args.local_cluster.is_some() {
+        return Err(Usage(
+            "--dummy-ssh and --local-cluster do not go together: the local cluster is controlled"
+                .into(),
+        )
+        .into());
+    }
     if !(args.time_limit > 0.0 && args.time_limit.is_finite()) {
-        return Err(anyhow!("--time-limit must be a positive number of seconds"));
+        return Err(Usage("--time-limit must be a positive number of seconds".into()).into());
     }
     let nodes = tokio::task::spawn_blocking({
         let args = args.clone();
         move || NodeSet::resolve(&args)
     })
     .await??;
-    let concurrency = parse_concurrency(&args.concurrency, nodes.len())?;
+    let concurrency =
+        parse_concurrency(&args.concurrency, nodes.len()).map_err(|e| Usage(format!("{e:#}")))?;
     let test_name = "etcd-register".to_string();
     let dir = RunDir::create(&args.store, &test_name)?;
     let log = Arc::new(Log {
@@ -233,7 +252,9 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     log.say(&format!("nodes: {}", nodes.describe()));
 
     // Setup: every node answers over SSH before anything is started.
-    nodes.check_reachable().await?;
+    if controlled {
+        nodes.check_reachable().await?;
+    }
     let members: Vec<EtcdMember> = nodes
         .nodes
         .iter()
@@ -249,10 +270,14 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
         Etcd::default_base_dir(&args.cluster),
         &token,
     ));
-    let versions = nodes.versions().await;
+    let versions = if controlled {
+        nodes.versions().await
+    } else {
+        "not known (--dummy-ssh)".to_string()
+    };
     results::write_test_json(&dir, args, seed, concurrency, &nodes, &versions)?;
-    log.say("setting up etcd on every node");
-    {
+    if controlled {
+        log.say("setting up etcd on every node");
         let etcd = etcd.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
             etcd.setup_all()?;
@@ -260,8 +285,8 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
             Ok(())
         })
         .await??;
+        log.say("etcd is healthy");
     }
-    log.say("etcd is healthy");
 
     let nemesis = Arc::new(
         Nemesis::new(nodes.nemesis_nodes()).with_process_faults(Arc::new(EtcdFaults(etcd.clone()))),
@@ -402,6 +427,9 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     let names = nodes.names();
     let teardown = tokio::task::spawn_blocking(move || {
         let mut errs = Vec::new();
+        if !controlled {
+            return errs;
+        }
         for n in &names {
             if let Err(e) = etcd_for_teardown.download_logs(n, &logs_dir.join(n)) {
                 errs.push(format!("logs of {n}: {e}"));

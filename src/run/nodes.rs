@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::cli::TestArgs;
 use crate::cluster::Cluster;
+use crate::control::dummy::DummyRemote;
 use crate::control::ssh::{SshConfig, SshRemote};
 use crate::control::{Cmd, Remote};
 use crate::nemesis::partition::Node;
@@ -83,6 +84,7 @@ impl NodeSet {
             config.known_hosts = Some(PathBuf::from(k));
         }
         let config = Arc::new(config);
+        let dummy = args.dummy_ssh;
         let mut nodes = Vec::new();
         for name in names {
             let ip = (name.as_str(), args.ssh_port)
@@ -91,11 +93,12 @@ impl NodeSet {
                 .next()
                 .ok_or_else(|| Unavailable(format!("node {name}: no address")))?
                 .ip();
-            nodes.push(RunNode {
-                remote: Arc::new(SshRemote::new(name.clone(), ip.to_string(), config.clone())),
-                name,
-                ip,
-            });
+            let remote: Arc<dyn Remote> = if dummy {
+                Arc::new(DummyRemote::new(name.clone()))
+            } else {
+                Arc::new(SshRemote::new(name.clone(), ip.to_string(), config.clone()))
+            };
+            nodes.push(RunNode { remote, name, ip });
         }
         Ok(NodeSet { nodes })
     }

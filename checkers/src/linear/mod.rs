@@ -124,6 +124,9 @@ impl Analysis {
 
 const FIRST_BUDGET: u64 = 2_000;
 
+/// The cause given for parts whose search was stopped because another part is invalid.
+pub const CANCELLED: &str = "not checked to the end: another part is already invalid";
+
 /// Checks `history` against `model`. `progress` is told (parts done, parts in all).
 pub fn check<M: Model>(
     history: &History,
@@ -183,10 +186,9 @@ pub fn check<M: Model>(
         let (verdict, cause) = match outcome.unwrap_or(Progress::Pending) {
             Progress::Valid => (Validity::Valid, None),
             Progress::Invalid => (Validity::Invalid, None),
-            Progress::Stopped(why) if why == "cancelled" => (
-                Validity::Unknown,
-                Some("not checked to the end: another part is already invalid".to_string()),
-            ),
+            Progress::Stopped(why) if why == "cancelled" => {
+                (Validity::Unknown, Some(CANCELLED.to_string()))
+            }
             Progress::Stopped(why) => (Validity::Unknown, Some(why)),
             Progress::Pending => (Validity::Unknown, Some("search not finished".to_string())),
         };
