@@ -102,7 +102,9 @@ fn delay(args: &DelayerArgs) -> Result<()> {
         loop {
             match queue.recv() {
                 Ok(msg) => held.push_back((Instant::now() + delay, msg)),
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted =>
+                {
                     break
                 }
                 Err(e) => return Err(e).context("receiving from the netfilter queue"),
@@ -113,9 +115,9 @@ fn delay(args: &DelayerArgs) -> Result<()> {
             let (_, msg) = held.pop_front().expect("front exists");
             accept(&mut queue, msg)?;
         }
-        let next = held
-            .front()
-            .map_or(POLL, |(deadline, _)| deadline.saturating_duration_since(now));
+        let next = held.front().map_or(POLL, |(deadline, _)| {
+            deadline.saturating_duration_since(now)
+        });
         std::thread::sleep(next.min(POLL));
     }
 

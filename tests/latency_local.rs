@@ -127,17 +127,27 @@ fn latency_delays_a_nodes_incoming_packets_until_heal_stops_its_delayer() {
         "connect under 100 ms latency: {delayed} ms"
     );
     let untouched = connect_ms(a, &nodes[2]);
-    assert!(untouched < 20, "only B's incoming packets wait: {untouched} ms");
+    assert!(
+        untouched < 20,
+        "only B's incoming packets wait: {untouched} ms"
+    );
 
     assert_eq!(nem.heal_all().expect("heal").f, "heal-all");
     assert!(nem.active().is_empty());
     assert!(partition::rules(b, T).expect("rules").is_empty());
-    assert_eq!(delayer_pid(b), None, "the delayer's pidfile is gone after heal");
+    assert_eq!(
+        delayer_pid(b),
+        None,
+        "the delayer's pidfile is gone after heal"
+    );
     let alive = a
         .remote
         .exec(&Cmd::shell(format!("kill -0 {pid}")), Some(T))
         .expect("kill -0");
-    assert!(!alive.success(), "the delayer (pid {pid}) is gone after heal");
+    assert!(
+        !alive.success(),
+        "the delayer (pid {pid}) is gone after heal"
+    );
     let after = connect_ms(a, b);
     assert!(after < 20, "connect after heal: {after} ms");
     eprintln!(

@@ -109,7 +109,8 @@ pub fn start_latency(
 /// Removes the latency from `node`: flushes the faultline chain, then stops the delayer.
 pub fn stop_latency(node: &Node, timeout: Duration) -> Result<(), NemesisError> {
     heal(node, timeout)?;
-    node.remote.run(&stop_delayer_command(node), Some(timeout))?;
+    node.remote
+        .run(&stop_delayer_command(node), Some(timeout))?;
     Ok(())
 }
 
@@ -160,6 +161,9 @@ mod tests {
             stop.contains("--stop") && stop.contains("/run/faultline-delayer-10.77.0.12.pid"),
             "{stop}"
         );
-        assert!(!stop.contains("--exec") && !stop.contains("--name"), "{stop}");
+        assert!(
+            !stop.contains("--exec") && !stop.contains("--name"),
+            "{stop}"
+        );
     }
 }
