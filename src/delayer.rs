@@ -95,6 +95,11 @@ fn delay(args: &DelayerArgs) -> Result<()> {
         .set_queue_max_len(n, KERNEL_QUEUE_LEN)
         .context("setting the queue length")?;
     queue.set_nonblocking(true);
+    eprintln!(
+        "faultline delayer: pid {} holds queue {n} for {} ms",
+        std::process::id(),
+        args.delay_ms
+    );
     let delay = Duration::from_millis(args.delay_ms);
     let mut held: VecDeque<(Instant, Message)> = VecDeque::new();
 
@@ -122,10 +127,14 @@ fn delay(args: &DelayerArgs) -> Result<()> {
     }
 
     // Stopping: nothing held may be lost, release it all now.
+    let released = held.len();
     for (_, msg) in held {
         accept(&mut queue, msg)?;
     }
+    // Unbinding waits for the kernel's acknowledgement, which a non-blocking read could miss.
+    queue.set_nonblocking(false);
     queue.unbind(n).context("unbinding the netfilter queue")?;
+    eprintln!("faultline delayer: stopped by a signal, released {released} held packets");
     if let Some(p) = &args.pidfile {
         let _ = std::fs::remove_file(p);
     }
