@@ -284,7 +284,12 @@ impl Nemesis {
                 source,
             })?,
         };
-        self.lock().latency.insert(node.to_string());
+        {
+            // The queue rule is a faultline iptables rule like any other network fault's.
+            let mut active = self.lock();
+            active.latency.insert(node.to_string());
+            active.network.insert(node.to_string());
+        }
         latency::start_latency(target, &exe, delay, self.timeout)?;
         Ok(FaultEvent::new(
             "start-latency",
