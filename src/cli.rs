@@ -27,6 +27,10 @@ pub enum Command {
     Test(Box<TestArgs>),
     /// Start, stop or inspect the local cluster (network namespaces with one sshd each).
     Cluster(crate::cluster::cmd::ClusterArgs),
+    /// Hold each packet of a netfilter queue for a while, then accept it: the process behind
+    /// the `latency` fault, started by the nemesis inside a node. Needs root.
+    #[command(hide = true)]
+    Delayer(crate::delayer::DelayerArgs),
 }
 
 /// History formats for `--format`.
@@ -159,7 +163,7 @@ pub struct TestArgs {
     pub workload: WorkloadArg,
 
     /// Faults, comma-separated: partition-random-halves, partition-majorities-ring,
-    /// partition-random-node, bridge, packet-loss, kill, pause; or `none`.
+    /// partition-random-node, bridge, packet-loss, latency, kill, pause; or `none`.
     #[arg(long, default_value = "partition-random-halves", value_delimiter = ',')]
     pub nemesis: Vec<String>,
 

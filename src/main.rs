@@ -10,6 +10,7 @@ mod client;
 mod cluster;
 mod control;
 mod db;
+mod delayer;
 mod exit;
 mod nemesis;
 mod run;
@@ -33,6 +34,7 @@ fn main() {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Test(args) => run::run(&args),
+        cli::Command::Delayer(args) => delayer::run(&args),
         cli::Command::Cluster(args) => match cluster::cmd::run(&args) {
             Ok(code) => code,
             Err(e) => {

@@ -13,10 +13,12 @@
 #![allow(dead_code)]
 
 pub mod grudge;
+pub mod latency;
 pub mod partition;
 pub mod schedule;
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -67,6 +69,15 @@ pub enum NemesisError {
     /// A packet-loss probability outside 0..=1.
     #[error("packet loss probability {0} is not within 0..=1")]
     Probability(f64),
+    /// The faultline binary, which runs as the latency delayer, could not be located.
+    #[error("node {node}: cannot start latency: the faultline binary's path is unknown: {source}")]
+    DelayerBinary {
+        /// The node.
+        node: String,
+        /// Why `current_exe` failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// Several nodes failed; each error is kept.
     #[error("{} failures: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Several(Vec<NemesisError>),
@@ -113,12 +124,17 @@ pub struct Active {
     pub paused: BTreeSet<String>,
     /// Nodes whose datastore may be killed.
     pub killed: BTreeSet<String>,
+    /// Nodes that may have a latency delayer running.
+    pub latency: BTreeSet<String>,
 }
 
 impl Active {
     /// Whether nothing is active.
     pub fn is_empty(&self) -> bool {
-        self.network.is_empty() && self.paused.is_empty() && self.killed.is_empty()
+        self.network.is_empty()
+            && self.paused.is_empty()
+            && self.killed.is_empty()
+            && self.latency.is_empty()
     }
 }
 
@@ -130,6 +146,7 @@ pub struct Nemesis {
     nodes: Vec<Node>,
     process: Option<Arc<dyn ProcessFaults>>,
     timeout: Duration,
+    delayer_exe: Option<PathBuf>,
     active: Mutex<Active>,
 }
 
@@ -143,6 +160,7 @@ impl Nemesis {
             nodes,
             process: None,
             timeout: Nemesis::DEFAULT_TIMEOUT,
+            delayer_exe: None,
             active: Mutex::new(Active::default()),
         }
     }
@@ -156,6 +174,13 @@ impl Nemesis {
     /// Bounds each command on each node by `timeout`.
     pub fn with_timeout(mut self, timeout: Duration) -> Nemesis {
         self.timeout = timeout;
+        self
+    }
+
+    /// Runs the latency delayer from `exe` (default: this process's own binary, which is
+    /// faultline itself; tests, whose binary is not, pass faultline's).
+    pub fn with_delayer_exe(mut self, exe: PathBuf) -> Nemesis {
+        self.delayer_exe = Some(exe);
         self
     }
 
@@ -249,6 +274,39 @@ impl Nemesis {
         Ok(FaultEvent::new("stop-partition", serde_json::Value::Null))
     }
 
+    /// Delays every packet `node` receives by `delay`.
+    pub fn latency(&self, node: &str, delay: Duration) -> Result<FaultEvent, NemesisError> {
+        let target = self.node(node)?;
+        let exe = match &self.delayer_exe {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe().map_err(|source| NemesisError::DelayerBinary {
+                node: node.to_string(),
+                source,
+            })?,
+        };
+        {
+            // The queue rule is a faultline iptables rule like any other network fault's.
+            let mut active = self.lock();
+            active.latency.insert(node.to_string());
+            active.network.insert(node.to_string());
+        }
+        latency::start_latency(target, &exe, delay, self.timeout)?;
+        Ok(FaultEvent::new(
+            "start-latency",
+            json!({ "node": node, "delay_ms": delay.as_millis() as u64 }),
+        ))
+    }
+
+    /// Removes the latency from `node` (and any other faultline rule on it).
+    pub fn stop_latency(&self, node: &str) -> Result<FaultEvent, NemesisError> {
+        let target = self.node(node)?;
+        latency::stop_latency(target, self.timeout)?;
+        let mut active = self.lock();
+        active.latency.remove(node);
+        active.network.remove(node);
+        Ok(FaultEvent::new("stop-latency", json!(node)))
+    }
+
     fn process(
         &self,
         node: &str,
@@ -317,6 +375,7 @@ impl Nemesis {
             } => self.packet_loss(node, peers, *probability),
             FaultTarget::Kill(node) => self.kill(node),
             FaultTarget::Pause(node) => self.pause(node),
+            FaultTarget::Latency { node, delay } => self.latency(node, *delay),
         }
     }
 
@@ -330,11 +389,12 @@ impl Nemesis {
             }),
             FaultTarget::Kill(node) => self.restart(node),
             FaultTarget::Pause(node) => self.resume(node),
+            FaultTarget::Latency { node, .. } => self.stop_latency(node),
         }
     }
 
     /// Undoes every fault this nemesis may have left active: resumes paused nodes, restarts
-    /// killed ones and flushes the faultline chain on every node it touched. Every node is
+    /// killed ones, stops latency delayers and flushes the faultline chain on every node it touched. Every node is
     /// attempted even when others fail; the error lists every failure. Idempotent: what was
     /// healed is forgotten, what failed is tried again next time.
     pub fn heal_all(&self) -> Result<FaultEvent, NemesisError> {
@@ -346,6 +406,10 @@ impl Nemesis {
         for node in &active.killed {
             results.push(self.restart(node).map(|_| ()));
         }
+        let delayed: Vec<String> = active.latency.iter().cloned().collect();
+        results.extend(partition::in_parallel(&delayed, |node| {
+            self.stop_latency(node).map(|_| ())
+        }));
         results.push(self.heal_network().map(|_| ()));
         partition::all_ok(results)?;
         Ok(FaultEvent::new("heal-all", serde_json::Value::Null))

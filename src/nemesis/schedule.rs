@@ -14,6 +14,9 @@ use super::grudge::Grudge;
 /// The probability with which a `packet-loss` fault drops each packet.
 pub const PACKET_LOSS_PROBABILITY: f64 = 0.3;
 
+/// The delay a `latency` fault adds to every packet its node receives.
+pub const LATENCY_DELAY: Duration = Duration::from_millis(100);
+
 /// A kind of fault that can be enabled for a test (`--nemesis` names, Jepsen's where it has one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
@@ -27,6 +30,8 @@ pub enum Fault {
     Bridge,
     /// One random node loses packets from all others with [`PACKET_LOSS_PROBABILITY`].
     PacketLoss,
+    /// One random node receives every packet [`LATENCY_DELAY`] late.
+    Latency,
     /// SIGKILL the datastore on one random node, restart it at the stop.
     Kill,
     /// SIGSTOP the datastore on one random node, SIGCONT at the stop.
@@ -35,12 +40,13 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, in a fixed order.
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::PartitionRandomHalves,
         Fault::PartitionMajoritiesRing,
         Fault::PartitionRandomNode,
         Fault::Bridge,
         Fault::PacketLoss,
+        Fault::Latency,
         Fault::Kill,
         Fault::Pause,
     ];
@@ -53,6 +59,7 @@ impl Fault {
             Fault::PartitionRandomNode => "partition-random-node",
             Fault::Bridge => "bridge",
             Fault::PacketLoss => "packet-loss",
+            Fault::Latency => "latency",
             Fault::Kill => "kill",
             Fault::Pause => "pause",
         }
@@ -77,6 +84,13 @@ pub enum FaultTarget {
         peers: Vec<String>,
         /// Per packet, in 0..=1.
         probability: f64,
+    },
+    /// Delay every packet `node` receives by `delay`.
+    Latency {
+        /// The node whose incoming packets are delayed.
+        node: String,
+        /// How long each packet is held.
+        delay: Duration,
     },
     /// Kill (and later restart) the datastore on this node.
     Kill(String),
@@ -163,6 +177,10 @@ pub fn target(fault: Fault, nodes: &[String], rng: &mut Rng) -> FaultTarget {
                 probability: PACKET_LOSS_PROBABILITY,
             }
         }
+        Fault::Latency => FaultTarget::Latency {
+            node: one(rng),
+            delay: LATENCY_DELAY,
+        },
         Fault::Kill => FaultTarget::Kill(one(rng)),
         Fault::Pause => FaultTarget::Pause(one(rng)),
     }
@@ -219,6 +237,10 @@ mod tests {
             match (s.fault, &s.target) {
                 (Fault::Kill, FaultTarget::Kill(n)) | (Fault::Pause, FaultTarget::Pause(n)) => {
                     assert!(nodes().contains(n))
+                }
+                (Fault::Latency, FaultTarget::Latency { node, delay }) => {
+                    assert!(nodes().contains(node));
+                    assert_eq!(*delay, LATENCY_DELAY);
                 }
                 (Fault::PacketLoss, FaultTarget::PacketLoss { node, peers, .. }) => {
                     assert_eq!(peers.len(), 4);
