@@ -183,6 +183,10 @@ pub struct TestArgs {
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
 
+    /// Relative weights of read, write and cas operations.
+    #[arg(long, default_value = "1,1,1", value_name = "READ,WRITE,CAS")]
+    pub mix: String,
+
     /// Operations on each key before it is retired.
     #[arg(long, default_value_t = 100)]
     pub ops_per_key: u64,

@@ -450,6 +450,7 @@ impl Etcd {
     /// starts it. Then call [`Etcd::wait_healthy`].
     pub fn setup_all(&self) -> Result<(), EtcdError> {
         self.all("setup", |node| {
+            self.install(node)?;
             self.stop(node)?;
             self.run(
                 node,
@@ -460,6 +461,40 @@ impl Etcd {
             )?;
             self.start(node)
         })
+    }
+
+    /// Makes sure etcd is installed on `node`: Debian's `etcd-server` (and `etcd-client` for
+    /// etcdctl, which the health check uses), installed with apt-get when missing, as Jepsen
+    /// installs a datastore on fresh Debian nodes. Does nothing where both are present.
+    pub fn install(&self, node: &str) -> Result<(), EtcdError> {
+        let script = format!(
+            "if [ -x {ETCD_BIN} ] && [ -x {ETCDCTL_BIN} ]; then exit 0; fi; \
+             export DEBIAN_FRONTEND=noninteractive; \
+             (apt-get install -y -qq etcd-server etcd-client || \
+              (apt-get update -qq && apt-get install -y -qq etcd-server etcd-client)) >/dev/null 2>&1; \
+             [ -x {ETCD_BIN} ] && [ -x {ETCDCTL_BIN} ]"
+        );
+        let out = self
+            .member(node)?
+            .remote
+            .exec(&Cmd::shell(&script), Some(Duration::from_secs(600)))
+            .map_err(|source| EtcdError::Control {
+                node: node.to_string(),
+                action: "install etcd",
+                source,
+            })?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(EtcdError::Failed {
+                node: node.to_string(),
+                action: "install etcd",
+                detail: format!(
+                    "etcd-server is not installed and apt-get could not install it: {}",
+                    out.stderr_str()
+                ),
+            })
+        }
     }
 
     /// Stops every member and removes its data dir and pidfile, in parallel. Logs stay, so they

@@ -88,6 +88,21 @@ fn worse(a: i32, b: i32) -> i32 {
     }
 }
 
+/// Parses `--mix READ,WRITE,CAS`.
+pub fn parse_mix(text: &str) -> Result<Mix> {
+    let parts: Vec<u32> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--mix {text}: three whole numbers, READ,WRITE,CAS"))?;
+    match parts[..] {
+        [read, write, cas] if read + write + cas > 0 => Ok(Mix { read, write, cas }),
+        _ => Err(anyhow!(
+            "--mix {text}: three whole numbers READ,WRITE,CAS, not all zero"
+        )),
+    }
+}
+
 /// Parses `--concurrency`: `10`, or `3n` for three per node.
 pub fn parse_concurrency(text: &str, nodes: usize) -> Result<u64> {
     let t = text.trim();
@@ -221,6 +236,7 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
                 .unwrap_or(1)
         });
     let faults = parse_faults(&args.nemesis).map_err(|e| Usage(format!("{e:#}")))?;
+    let mix = parse_mix(&args.mix).map_err(|e| Usage(format!("{e:#}")))?;
     let controlled = !args.dummy_ssh;
     if !controlled && !faults.is_empty() {
         return Err(Usage("--dummy-ssh: faultline controls no node, so it cannot inject faults; add --nemesis none".into()).into());
@@ -313,7 +329,7 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     let shared = Arc::new(Shared {
         generator: Mutex::new(RegisterGenerator::new(
             seed,
-            Mix::default(),
+            mix,
             args.ops_per_key,
             live_keys,
         )),
@@ -606,7 +622,10 @@ async fn progress_loop(
             "none".to_string()
         } else {
             let mut f = Vec::new();
-            if !active.network.is_empty() {
+            if !active.latency.is_empty() {
+                f.push("latency");
+            }
+            if active.network.len() > active.latency.len() {
                 f.push("network");
             }
             if !active.paused.is_empty() {
@@ -676,6 +695,20 @@ mod tests {
         assert_eq!(parse_concurrency("n", 3).unwrap(), 3);
         assert!(parse_concurrency("0", 5).is_err());
         assert!(parse_concurrency("x", 5).is_err());
+    }
+
+    #[test]
+    fn mix_takes_three_weights() {
+        assert_eq!(
+            parse_mix("1,2,0").unwrap(),
+            Mix {
+                read: 1,
+                write: 2,
+                cas: 0
+            }
+        );
+        assert!(parse_mix("0,0,0").is_err());
+        assert!(parse_mix("1,2").is_err());
     }
 
     #[test]

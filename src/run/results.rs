@@ -37,6 +37,7 @@ pub fn write_test_json(
         "concurrency": concurrency,
         "rate": args.rate,
         "ops_per_key": args.ops_per_key,
+        "mix": args.mix,
         "read_consistency": format!("{:?}", args.read_consistency).to_lowercase(),
         "op_timeout_ms": args.op_timeout_ms,
         "seed": seed,
