@@ -31,6 +31,19 @@ pub enum Command {
     /// the `latency` fault, started by the nemesis inside a node. Needs root.
     #[command(hide = true)]
     Delayer(crate::delayer::DelayerArgs),
+    /// Regenerate the HTML pages of a stored run (`report RUN_DIR`), or with `--index` the
+    /// index of every run in a store (`report --index results`).
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The run directory (`results/<test>/<timestamp>`), or with `--index` the store.
+    pub path: PathBuf,
+
+    /// Write the store's `index.html` listing every run, instead of one run's pages.
+    #[arg(long)]
+    pub index: bool,
 }
 
 /// History formats for `--format`.

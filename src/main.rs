@@ -13,6 +13,7 @@ mod db;
 mod delayer;
 mod exit;
 mod nemesis;
+mod report;
 mod run;
 mod store;
 
@@ -35,6 +36,7 @@ fn main() {
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Test(args) => run::run(&args),
         cli::Command::Delayer(args) => delayer::run(&args),
+        cli::Command::Report(args) => report::run(&args.path, args.index),
         cli::Command::Cluster(args) => match cluster::cmd::run(&args) {
             Ok(code) => code,
             Err(e) => {

@@ -1,0 +1,220 @@
+//! The HTML report of a stored run, and the index of every run in a store.
+//!
+//! A run directory (DESIGN.md, "The store") holds `test.json`, `history.jsonl` and, once the
+//! check has finished, `results.json`. From these this module writes, next to them:
+//! `index.html` (the summary a person opens first), `timeline.html` (every client operation per
+//! process, nemesis faults shaded, paged so that huge histories open quickly) and
+//! `anomalies/<key>.html` (one page per invalid key, drawing the checker's witness).
+//! `results/index.html` lists every run of a store, newest first, coloured by verdict.
+//!
+//! Pages are static and self-contained: inline CSS and SVG, no scripts, no external fetches.
+//! All text from the history and the results is escaped ([`html::escape`]).
+
+pub mod anomaly;
+pub mod html;
+pub mod run_index;
+pub mod store_index;
+pub mod timeline;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use faultline_checkers::history::{read_history, History, Op, OpType, Process, ReadOptions};
+
+/// What went wrong while writing a report; every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not valid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    History(#[from] faultline_checkers::history::ReadError),
+}
+
+pub type Result<T> = std::result::Result<T, ReportError>;
+
+/// The pages written for one run.
+#[derive(Debug)]
+pub struct ReportFiles {
+    /// `index.html`.
+    pub index: PathBuf,
+    /// `timeline.html`, then `timeline-1.html`, ... (one page per chunk of operations).
+    pub timeline: Vec<PathBuf>,
+    /// `anomalies/<key>.html`, one per invalid key with a witness.
+    pub anomalies: Vec<PathBuf>,
+}
+
+/// Writes `index.html`, the timeline pages and the anomaly pages of the run in `run_dir`.
+/// `results.json` may be missing (the run crashed before its check): the index then says so.
+pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles> {
+    let history_path = run_dir.join("history.jsonl");
+    let history = read_history(&history_path, &ReadOptions::default())?.history;
+    let test = read_json_if_present(&run_dir.join("test.json"))?;
+    let results = read_json_if_present(&run_dir.join("results.json"))?;
+    let calls = pair_calls(&history);
+
+    let failures = results
+        .as_ref()
+        .map(anomaly::failures_of)
+        .unwrap_or_default();
+    let anomalies = anomaly::write_pages(run_dir, &history, &calls, &failures)?;
+    let timeline = timeline::write_pages(run_dir, &history, &calls)?;
+    let index = run_index::write(
+        run_dir,
+        &run_index::RunFacts {
+            test: test.as_ref(),
+            results: results.as_ref(),
+            failures: &failures,
+            anomalies: &anomalies,
+            timeline: &timeline,
+            calls: calls.len(),
+        },
+    )?;
+    Ok(ReportFiles {
+        index,
+        timeline,
+        anomalies: anomalies.into_iter().map(|(_, path)| path).collect(),
+    })
+}
+
+/// Writes `<store>/index.html` listing every run of the store; returns its path.
+pub fn write_store_index(store: &Path) -> Result<PathBuf> {
+    store_index::write(store)
+}
+
+/// `faultline report`: regenerates a run's pages, or with `index` the store's index.
+/// Returns the exit code.
+pub fn run(path: &Path, index: bool) -> i32 {
+    let outcome = if index {
+        write_store_index(path).map(|p| println!("{}", p.display()))
+    } else {
+        write_run_report(path).map(|files| {
+            println!("{}", files.index.display());
+            println!(
+                "{} timeline page(s), {} anomaly page(s)",
+                files.timeline.len(),
+                files.anomalies.len()
+            );
+        })
+    };
+    match outcome {
+        Ok(()) => crate::exit::VALID,
+        Err(e) => {
+            eprintln!("faultline: report: {e}");
+            match e {
+                ReportError::Io { .. } => crate::exit::INTERNAL,
+                _ => crate::exit::BAD_INPUT,
+            }
+        }
+    }
+}
+
+/// One client operation: its invoke and, when the history has it, its completion.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'h> {
+    pub invoke: &'h Op,
+    /// `None`: the history ended before the process completed the operation.
+    pub completion: Option<&'h Op>,
+}
+
+impl Call<'_> {
+    /// When the operation was invoked, in ns since the test started (0 when unrecorded).
+    pub fn start(&self) -> i64 {
+        self.invoke.time.unwrap_or(0)
+    }
+
+    /// When the operation completed; `None` for an `info` op or a missing completion, which
+    /// may take effect until the end of time.
+    pub fn end(&self) -> Option<i64> {
+        match self.completion {
+            Some(c) if c.kind != OpType::Info => c.time.or(self.invoke.time),
+            _ => None,
+        }
+    }
+
+    /// `ok`, `fail`, `info`, or `pending` without a completion.
+    pub fn outcome(&self) -> &'static str {
+        self.completion.map_or("pending", |c| c.kind.name())
+    }
+
+    /// A one-line description for a tooltip: process, function, argument, result, node, error.
+    pub fn describe(&self) -> String {
+        let op = self.invoke;
+        let mut text = format!("#{} process {} {} {}", op.index, op.process, op.f, op.value);
+        if let Some(key) = &op.key {
+            text.push_str(&format!(" (key {key})"));
+        }
+        text.push_str(&format!("\ninvoke {}", html::seconds(self.start())));
+        match self.completion {
+            Some(c) => {
+                text.push_str(&format!(
+                    ", {} {} at {}",
+                    c.kind.name(),
+                    c.value,
+                    c.time.map(html::seconds).unwrap_or_default()
+                ));
+                if let (Some(t0), Some(t1)) = (op.time, c.time) {
+                    text.push_str(&format!(" ({:.3} ms)", (t1 - t0) as f64 / 1e6));
+                }
+                if let Some(error) = c.error() {
+                    text.push_str(&format!("\nerror: {error}"));
+                }
+            }
+            None => text.push_str(", never completed"),
+        }
+        if let Some(node) = op.node() {
+            text.push_str(&format!("\nnode {node}"));
+        }
+        text
+    }
+}
+
+/// Pairs each client invoke with the next event of its process, in history order.
+pub fn pair_calls(history: &History) -> Vec<Call<'_>> {
+    let mut open: HashMap<Process, usize> = HashMap::new();
+    let mut calls: Vec<Call<'_>> = Vec::new();
+    for op in history.ops.iter().filter(|o| !o.process.is_nemesis()) {
+        if op.kind == OpType::Invoke {
+            open.insert(op.process, calls.len());
+            calls.push(Call {
+                invoke: op,
+                completion: None,
+            });
+        } else if let Some(i) = open.remove(&op.process) {
+            calls[i].completion = Some(op);
+        }
+    }
+    calls
+}
+
+/// Reads a JSON file, or `None` when it does not exist.
+fn read_json_if_present(path: &Path) -> Result<Option<serde_json::Value>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| ReportError::Json {
+                path: path.to_owned(),
+                source,
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ReportError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes a page, naming the file on failure.
+fn write_file(path: &Path, contents: &str) -> Result<()> {
+    std::fs::write(path, contents).map_err(|source| ReportError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
