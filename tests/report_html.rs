@@ -88,7 +88,7 @@ fn assert_well_formed(path: &Path) {
         }
         let quotes = tag.matches('"').count();
         assert!(
-            quotes % 2 == 0,
+            quotes.is_multiple_of(2),
             "{}: unbalanced quotes in <{tag}>",
             path.display()
         );
