@@ -156,9 +156,9 @@ fn every_page_of_both_runs_is_well_formed_and_links_to_existing_files() {
     let store = tmp.path();
     let valid = stored_run(store, "run-valid", "20261126T014905.811Z");
     let invalid = stored_run(store, "run-invalid", "20261126T014826.040Z");
+    report::write_store_index(store).unwrap();
     let valid_files = report::write_run_report(&valid).unwrap();
     let invalid_files = report::write_run_report(&invalid).unwrap();
-    report::write_store_index(store).unwrap();
 
     assert!(valid_files.anomalies.is_empty());
     assert_eq!(invalid_files.anomalies.len(), 7, "one page per invalid key");
@@ -173,6 +173,10 @@ fn every_page_of_both_runs_is_well_formed_and_links_to_existing_files() {
     assert!(index.contains("anomalies/k1.html"));
     assert!(index.contains("1 timeline") || index.contains("timeline.html"));
     assert!(index.contains("nodes/n1/etcd.log"));
+    assert!(
+        index.contains("href=\"../../index.html\""),
+        "links back to the store index"
+    );
     assert!(fs::read_to_string(&valid_files.index)
         .unwrap()
         .contains("verdict valid"));

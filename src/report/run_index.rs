@@ -60,9 +60,13 @@ fn render(run_dir: &Path, facts: &RunFacts<'_>) -> String {
         .unwrap_or_default();
 
     let mut body = String::new();
+    // The store's index sits two levels up once `faultline report --index` has written it.
+    if run_dir.join("../../index.html").exists() {
+        body.push_str("<p class=\"nav\"><a href=\"../../index.html\">all runs</a></p>\n");
+    }
     let _ = writeln!(
         body,
-        "<p class=\"nav\"><a href=\"../../index.html\">all runs</a></p>\n<h1>{} <small>{}</small></h1>\n<p><span class=\"verdict {class}\">{}</span></p>",
+        "<h1>{} <small>{}</small></h1>\n<p><span class=\"verdict {class}\">{}</span></p>",
         escape(&name),
         escape(&stamp),
         match class {
