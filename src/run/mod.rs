@@ -496,6 +496,15 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     results::write_results(&dir, &summary, &analysis)?;
     dir.link_latest(&args.store)?;
     results::print_summary(&dir, &summary, &analysis, &history);
+    // The pages are a view of what is stored: a failure to draw them loses no result.
+    match crate::report::write_run_report(&dir.path) {
+        Ok(files) => println!("report: {}", files.index.display()),
+        Err(e) => eprintln!("faultline test: the report could not be written: {e}"),
+    }
+    match crate::report::write_store_index(&args.store) {
+        Ok(index) => println!("all runs: {} (browse with: faultline serve --store {})", index.display(), args.store.display()),
+        Err(e) => eprintln!("faultline test: the store index could not be written: {e}"),
+    }
     Ok(match summary.valid {
         faultline_checkers::linear::Validity::Valid => exit::VALID,
         faultline_checkers::linear::Validity::Invalid => exit::INVALID,
