@@ -13,6 +13,7 @@ mod db;
 mod delayer;
 mod exit;
 mod nemesis;
+mod report;
 mod run;
 mod store;
 

@@ -1,0 +1,2 @@
+pub mod nemesis_windows;
+pub mod plots;
