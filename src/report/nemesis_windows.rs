@@ -142,7 +142,13 @@ mod tests {
     }
 
     fn client(time_s: f64) -> Op {
-        op(time_s, Process::Client(0), OpType::Invoke, "read", Value::Nil)
+        op(
+            time_s,
+            Process::Client(0),
+            OpType::Invoke,
+            "read",
+            Value::Nil,
+        )
     }
 
     fn spans(history: &History) -> Vec<(String, f64, f64)> {
@@ -242,6 +248,8 @@ mod tests {
             .history;
         let w = fault_windows(&h);
         assert_eq!(w.len(), 6);
-        assert!(w.iter().all(|w| w.kind == "partition" && w.end_s - w.start_s > 4.0));
+        assert!(w
+            .iter()
+            .all(|w| w.kind == "partition" && w.end_s - w.start_s > 4.0));
     }
 }

@@ -56,7 +56,7 @@ pub fn write_plots(history: &History, dir: &Path) -> Result<Vec<PathBuf>, PlotEr
         source,
     })?;
     let run = Run::of(history);
-    let plots: [(&str, fn(&Run, &Area) -> Result<(), String>); 3] = [
+    let plots: [(&str, DrawPlot); 3] = [
         ("latency-raw.png", draw_latency_raw),
         ("latency-quantiles.png", draw_latency_quantiles),
         ("rate.png", draw_rate),
@@ -79,11 +79,14 @@ pub fn write_plots(history: &History, dir: &Path) -> Result<Vec<PathBuf>, PlotEr
 
 fn register_embedded_font() -> Result<(), PlotError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, DEJAVU_SANS).is_ok());
+    let ok =
+        *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, DEJAVU_SANS).is_ok());
     ok.then_some(()).ok_or(PlotError::Font)
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+/// Draws one plot of a run onto a blank picture; the error is plotters', as text.
+type DrawPlot = fn(&Run, &Area) -> Result<(), String>;
 
 /// One client operation that completed: when, how long it took, what it was, how it ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,14 +124,16 @@ impl Run {
         self.fs.iter().position(|g| &**g == f).unwrap_or(0)
     }
 
-    /// Width of the time buckets for quantiles and rates: about 60 buckets over the run, on a
-    /// round number of seconds so that rates read as whole operations per second.
+    /// Width of the time buckets for quantiles and rates: at most about 100 buckets over the
+    /// run, on a round number of seconds.
     fn bucket_s(&self) -> f64 {
-        let target = self.end_s / 60.0;
-        [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0]
-            .into_iter()
-            .find(|&b| b >= target)
-            .unwrap_or(3600.0)
+        let target = self.end_s / 100.0;
+        [
+            0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+        ]
+        .into_iter()
+        .find(|&b| b >= target)
+        .unwrap_or(3600.0)
     }
 }
 
@@ -246,7 +251,11 @@ fn draw_rate(run: &Run, root: &Area) -> Result<(), String> {
             .entry((outcome_index(c.outcome), c.f.clone()))
             .or_insert_with(|| vec![0; buckets as usize])[b] += 1;
     }
-    let peak = counts.values().flatten().copied().max().unwrap_or(0) as f64 / bucket;
+    let peak = counts
+        .values()
+        .flat_map(|per_bucket| per_bucket.iter().enumerate())
+        .map(|(b, &n)| n as f64 / covered_s(run.end_s, b, bucket))
+        .fold(0.0, f64::max);
     let hi = (peak * 1.1).max(1.0);
     let title = format!("Throughput per {} bucket", seconds_label(bucket));
     let mut chart = ChartBuilder::on(&chart_area)
@@ -271,7 +280,7 @@ fn draw_rate(run: &Run, root: &Area) -> Result<(), String> {
         let series: Vec<(i64, f64)> = per_bucket
             .iter()
             .enumerate()
-            .map(|(b, &n)| (b as i64, n as f64 / bucket))
+            .map(|(b, &n)| (b as i64, n as f64 / covered_s(run.end_s, b, bucket)))
             .collect();
         let colour = outcome_colour(OUTCOMES[*outcome]);
         draw_runs(&mut chart, &series, bucket, run.shape_of(f), colour)?;
@@ -287,6 +296,17 @@ fn draw_rate(run: &Run, root: &Area) -> Result<(), String> {
             ("fault", fault_entries(run)),
         ],
     )
+}
+
+/// The seconds of the run that bucket `b` covers: the last one is cut short by the end of the
+/// run, and its rate is over what it covers, unless that is a sliver too short to measure.
+fn covered_s(end_s: f64, b: usize, bucket: f64) -> f64 {
+    let covered = (end_s - b as f64 * bucket).min(bucket);
+    if covered < bucket / 2.0 {
+        bucket
+    } else {
+        covered
+    }
 }
 
 type Chart<'a, 'b, Y> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
@@ -386,7 +406,11 @@ where
     chart.draw_series(bands).map_err(|e| e.to_string())?;
     let labels = windows.iter().map(|w| {
         EmptyElement::at((w.start_s, hi))
-            + Text::new(w.kind.clone(), (3, 3), (FONT, 13).into_font().color(&fault_colour(&w.kind)))
+            + Text::new(
+                w.kind.clone(),
+                (3, 3),
+                (FONT, 13).into_font().color(&fault_colour(&w.kind)),
+            )
     });
     chart.draw_series(labels).map_err(|e| e.to_string())?;
     Ok(())
@@ -570,16 +594,16 @@ mod tests {
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, ["latency-raw.png", "latency-quantiles.png", "rate.png"]);
+        assert_eq!(
+            names,
+            ["latency-raw.png", "latency-quantiles.png", "rate.png"]
+        );
         for path in &paths {
             let (info, pixels) = decode(path);
             assert_eq!((info.width, info.height), PLOT_SIZE, "{}", path.display());
             let pixel = info.color_type.samples();
             let background = &pixels[..pixel];
-            let differing = pixels
-                .chunks(pixel)
-                .filter(|p| p != &background)
-                .count();
+            let differing = pixels.chunks(pixel).filter(|p| p != &background).count();
             assert!(differing > 1000, "{} is nearly blank", path.display());
             if let Ok(keep) = std::env::var("FAULTLINE_KEEP_PLOTS") {
                 std::fs::copy(path, Path::new(&keep).join(path.file_name().unwrap())).unwrap();
