@@ -12,6 +12,8 @@
 
 pub mod anomaly;
 pub mod html;
+pub mod nemesis_windows;
+pub mod plots;
 pub mod run_index;
 pub mod store_index;
 pub mod timeline;
@@ -36,6 +38,8 @@ pub enum ReportError {
     },
     #[error(transparent)]
     History(#[from] faultline_checkers::history::ReadError),
+    #[error(transparent)]
+    Plot(#[from] plots::PlotError),
 }
 
 pub type Result<T> = std::result::Result<T, ReportError>;
@@ -66,6 +70,7 @@ pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles> {
         .unwrap_or_default();
     let anomalies = anomaly::write_pages(run_dir, &history, &calls, &failures)?;
     let timeline = timeline::write_pages(run_dir, &history, &calls)?;
+    plots::write_plots(&history, run_dir)?;
     let index = run_index::write(
         run_dir,
         &run_index::RunFacts {
