@@ -25,6 +25,10 @@ pub enum Command {
     /// Run a test: set up the datastore, drive clients while the nemesis injects faults,
     /// heal, check the history, store everything under results/.
     Test(Box<TestArgs>),
+    /// Serve the store over HTTP (127.0.0.1 by default) to browse runs, plots and logs.
+    Serve(ServeArgs),
+    /// Show what changed between two stored runs; exit 1 if the verdict got worse.
+    Compare(CompareArgs),
     /// Start, stop or inspect the local cluster (network namespaces with one sshd each).
     Cluster(crate::cluster::cmd::ClusterArgs),
     /// Hold each packet of a netfilter queue for a while, then accept it: the process behind
@@ -271,4 +275,32 @@ pub struct TestArgs {
     /// Seconds to wait after healing, before final reads.
     #[arg(long, default_value_t = 3.0)]
     pub settle: f64,
+
+    /// Also write the runs' verdicts as JUnit XML to this file (for CI).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The store to serve.
+    #[arg(long, default_value = "results")]
+    pub store: PathBuf,
+
+    /// Address to listen on (port 0 picks a free port; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The earlier run: its directory (e.g. results/etcd-register/latest) or its results.json.
+    pub run_a: PathBuf,
+
+    /// The later run.
+    pub run_b: PathBuf,
+
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

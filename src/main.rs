@@ -16,6 +16,7 @@ mod nemesis;
 mod report;
 mod run;
 mod store;
+mod web;
 
 use clap::Parser;
 
@@ -34,7 +35,16 @@ fn main() {
     let code = match cli.command {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
-        cli::Command::Test(args) => run::run(&args),
+        cli::Command::Test(args) => {
+            let started = store::timestamp(std::time::SystemTime::now());
+            let code = run::run(&args);
+            match &args.junit {
+                Some(path) => web::junit::write_for_test(path, &args.store, &started, code),
+                None => code,
+            }
+        }
+        cli::Command::Serve(args) => web::serve::run(&args),
+        cli::Command::Compare(args) => web::compare::run(&args),
         cli::Command::Delayer(args) => delayer::run(&args),
         cli::Command::Report(args) => report::run(&args.path, args.index),
         cli::Command::Cluster(args) => match cluster::cmd::run(&args) {

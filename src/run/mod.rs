@@ -502,7 +502,11 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
         Err(e) => eprintln!("faultline test: the report could not be written: {e}"),
     }
     match crate::report::write_store_index(&args.store) {
-        Ok(index) => println!("all runs: {} (browse with: faultline serve --store {})", index.display(), args.store.display()),
+        Ok(index) => println!(
+            "all runs: {} (browse with: faultline serve --store {})",
+            index.display(),
+            args.store.display()
+        ),
         Err(e) => eprintln!("faultline test: the store index could not be written: {e}"),
     }
     Ok(match summary.valid {
