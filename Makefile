@@ -4,11 +4,13 @@ CARGO ?= cargo
 CORPUS ?= ../shared/corpus/porcupine
 BIN := target/release/faultline
 
-# Debian packages the build, the tests and the local cluster need.
+# Debian packages the build, the local cluster and a test run need.
 DEB_PACKAGES := build-essential pkg-config libssl-dev libfontconfig1-dev protobuf-compiler \
 	etcd-server etcd-client openssh-server iptables iproute2 time
+# And what only the test suite needs: a browser to look at the report pages.
+TEST_DEB_PACKAGES := chromium
 
-.PHONY: all build test bench lint demo install-deps cluster-up cluster-down clean
+.PHONY: all build test bench lint demo install-deps install-test-deps cluster-up cluster-down clean
 
 all: build
 
@@ -21,12 +23,22 @@ install-deps:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "Debian packages: all present"; fi
 
+## install-test-deps: install-deps, plus what only the tests need (headless Chromium)
+install-test-deps: install-deps
+	@missing=$$(for p in $(TEST_DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "test packages: all present"; fi
+
 ## build: release build of the faultline binary
 build:
 	$(CARGO) build --release
 
 ## test: the whole suite (unit, property, corpus, CLI, and the real local-cluster tests; needs root)
 test:
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory install-test-deps; fi
 	$(CARGO) test --workspace --release
 
 ## lint: formatting and clippy, warnings are errors
@@ -50,8 +62,9 @@ bench: build
 demo: install-deps build
 	$(BIN) cluster up --nodes 5
 	$(BIN) test --local-cluster 5 --time-limit 60 --nemesis partition-random-halves,partition-majorities-ring --nemesis-interval 5; \
-		code=$$?; echo; echo "exit code $$code (0 valid, 1 invalid, 2 unknown); the run is in results/latest"; \
-		ls -d "$$(readlink -f results/latest)"
+		code=$$?; echo; echo "exit code $$code (0 valid, 1 invalid, 2 unknown)"; \
+		echo "report: $$(readlink -f results/latest)/index.html"; \
+		echo "browse every run: $(BIN) serve --store results   (then open http://127.0.0.1:8080/)"
 
 ## cluster-up / cluster-down: the local 5-node cluster (network namespaces with one sshd each)
 cluster-up: build
