@@ -14,39 +14,15 @@ mod cluster;
 #[path = "../src/db/mod.rs"]
 mod db;
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
+#[path = "common/test_cluster.rs"]
+mod test_cluster;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cluster::{Cluster, ClusterInfo};
 use control::{Cmd, Remote};
 use db::etcd::{Etcd, EtcdMember, ETCDCTL_BIN, ETCD_BIN};
-
-/// A cluster that exists for the duration of one test.
-struct TestCluster {
-    info: ClusterInfo,
-    _lock: File,
-}
-
-impl TestCluster {
-    fn up(name: &str, nodes: usize) -> TestCluster {
-        let path = std::env::temp_dir().join(format!("faultline-test-cluster-{name}.lock"));
-        let lock = File::create(&path).expect("lock file");
-        // SAFETY: flock on a descriptor we own.
-        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-        let info = Cluster::up(name, nodes).unwrap_or_else(|e| panic!("cluster up {name}: {e}"));
-        TestCluster { info, _lock: lock }
-    }
-}
-
-impl Drop for TestCluster {
-    fn drop(&mut self) {
-        if let Err(e) = Cluster::down(&self.info.name) {
-            eprintln!("cluster down {}: {e}", self.info.name);
-        }
-    }
-}
+use test_cluster::TestCluster;
 
 /// etcd for the duration of one test: torn down, and its directories removed, on drop.
 struct TestEtcd {

@@ -15,37 +15,23 @@ mod cluster;
 #[path = "../src/nemesis/mod.rs"]
 mod nemesis;
 
+#[path = "common/test_cluster.rs"]
+mod test_cluster;
+
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::{Cluster, ClusterInfo};
 use control::ssh::{SshConfig, SshRemote};
 use control::Cmd;
 use faultline_workloads::register::Rng;
 use nemesis::partition::{self, in_parallel, Node, CHAIN};
 use nemesis::{Grudge, Nemesis};
+use test_cluster::TestCluster;
 
 const T: Duration = Duration::from_secs(10);
 
-/// A cluster that exists for the duration of one test.
-struct TestCluster {
-    info: ClusterInfo,
-    _lock: File,
-}
-
 impl TestCluster {
-    fn up(name: &str, nodes: usize) -> TestCluster {
-        let path = std::env::temp_dir().join(format!("faultline-test-cluster-{name}.lock"));
-        let lock = File::create(&path).expect("lock file");
-        // SAFETY: flock on a descriptor we own.
-        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-        let info = Cluster::up(name, nodes).unwrap_or_else(|e| panic!("cluster up {name}: {e}"));
-        TestCluster { info, _lock: lock }
-    }
-
     fn nodes(&self) -> Vec<Node> {
         self.info
             .nodes
@@ -61,14 +47,6 @@ impl TestCluster {
 
     fn names(&self) -> Vec<String> {
         self.info.nodes.iter().map(|n| n.name.clone()).collect()
-    }
-}
-
-impl Drop for TestCluster {
-    fn drop(&mut self) {
-        if let Err(e) = Cluster::down(&self.info.name) {
-            eprintln!("cluster down {}: {e}", self.info.name);
-        }
     }
 }
 
