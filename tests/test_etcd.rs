@@ -423,3 +423,63 @@ fn dummy_ssh_drives_an_etcd_that_is_already_running_and_refuses_faults() {
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
     assert!(text(&o).contains("cannot inject faults"), "{}", text(&o));
 }
+
+#[test]
+fn a_second_ctrl_c_heals_at_once_and_exits_130() {
+    let _guard = ClusterGuard("t-int2");
+    let store = tempfile::tempdir().unwrap();
+    let mut child = faultline()
+        .args([
+            "test",
+            "--local-cluster",
+            "5",
+            "--cluster",
+            "t-int2",
+            "--store",
+        ])
+        .arg(store.path())
+        .args([
+            "--time-limit",
+            "60",
+            "--nemesis-interval",
+            "2",
+            "--nemesis",
+            "partition-random-halves",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no partition started within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        if !leftover_rules("t-int2").is_empty() {
+            break;
+        }
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(20));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert!(
+        matches!(status.code(), Some(130) | Some(0..=2)),
+        "{status:?}"
+    );
+    assert!(
+        leftover_rules("t-int2").is_empty(),
+        "rules left: {:?}",
+        leftover_rules("t-int2")
+    );
+    // What was recorded before the force quit is on disk and reads.
+    let run = runs(store.path()).pop().expect("a run directory");
+    let h = run.join("history.jsonl");
+    let c = faultline()
+        .args(["check", h.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(matches!(c.status.code(), Some(0..=2)), "{}", text(&c));
+}

@@ -691,6 +691,9 @@ fn spawn_signal_handler(
                 if !matches!(healed, Ok(Ok(_))) {
                     eprintln!("faultline: healing failed: {healed:?}");
                 }
+                // The history writer flushes whenever it catches up: give it a moment, so the
+                // file ends on a whole line.
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 std::process::exit(130);
             }
         }
