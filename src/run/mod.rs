@@ -183,28 +183,12 @@ fn record_fault(recorder: &Recorder, kind: OpType, event: &FaultEvent) {
         kind,
         f: &f,
         key: None,
-        value: json_to_value(&event.value),
+        // A fault's target is names and numbers; should it ever not convert, keep its text.
+        value: faultline_checkers::history::value_from_json(event.value.clone())
+            .unwrap_or_else(|_| Value::Str(event.value.to_string().into())),
         node: None,
         error: None,
     });
-}
-
-fn json_to_value(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Nil,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .unwrap_or(Value::Float(n.as_f64().unwrap_or(0.0))),
-        serde_json::Value::String(s) => Value::Str(s.as_str().into()),
-        serde_json::Value::Array(a) => Value::Vector(a.iter().map(json_to_value).collect()),
-        serde_json::Value::Object(m) => Value::Map(
-            m.iter()
-                .map(|(k, v)| (Value::Str(k.as_str().into()), json_to_value(v)))
-                .collect(),
-        ),
-    }
 }
 
 /// Logs a phase to stderr and to faultline.log.

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use faultline_checkers::history::{History, OpType, Process};
+use faultline_checkers::history::{History, OpType};
 use faultline_checkers::linear::{Analysis, PartReport, Validity};
 use serde::Serialize;
 
@@ -92,31 +92,26 @@ impl Summary {
         interrupted: bool,
         problems: Vec<String>,
     ) -> Summary {
-        let (mut ok, mut fail, mut info, mut invokes, mut faults) = (0, 0, 0, 0, 0);
-        let mut open: std::collections::HashMap<u64, i64> = Default::default();
+        let faults = history
+            .ops
+            .iter()
+            .filter(|o| o.process.is_nemesis())
+            .count() as u64;
+        let calls = crate::report::pair_calls(history);
+        let invokes = calls.len() as u64;
+        let (mut ok, mut fail, mut info) = (0, 0, 0);
         let mut latencies = Vec::new();
-        for op in &history.ops {
-            match op.process {
-                Process::Nemesis => faults += 1,
-                Process::Client(p) => match op.kind {
-                    OpType::Invoke => {
-                        invokes += 1;
-                        open.insert(p, op.time.unwrap_or(0));
+        for call in &calls {
+            match call.completion {
+                Some(done) if done.kind == OpType::Ok => {
+                    ok += 1;
+                    if let (Some(t0), Some(t1)) = (call.invoke.time, done.time) {
+                        latencies.push((t1 - t0) as f64 / 1e6);
                     }
-                    kind => {
-                        let t0 = open.remove(&p);
-                        match kind {
-                            OpType::Ok => {
-                                ok += 1;
-                                if let (Some(t0), Some(t1)) = (t0, op.time) {
-                                    latencies.push((t1 - t0) as f64 / 1e6);
-                                }
-                            }
-                            OpType::Fail => fail += 1,
-                            _ => info += 1,
-                        }
-                    }
-                },
+                }
+                Some(done) if done.kind == OpType::Fail => fail += 1,
+                Some(_) => info += 1,
+                None => {}
             }
         }
         latencies.sort_by(|a, b| a.total_cmp(b));

@@ -155,6 +155,11 @@ impl Serialize for JsonOut<'_> {
     }
 }
 
+/// A JSON value as a history [`Value`], read exactly as the JSONL reader reads it.
+pub fn value_from_json(json: serde_json::Value) -> Result<Value, serde_json::Error> {
+    serde_json::from_value::<JsonIn>(json).map(|j| j.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

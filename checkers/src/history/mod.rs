@@ -19,6 +19,7 @@ mod corpus_tests;
 #[cfg(test)]
 mod robustness_tests;
 
+pub use json_value::value_from_json;
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
 pub use well_formed::check_well_formed;
