@@ -44,9 +44,8 @@ pub struct FileResult {
 impl FileResult {
     /// A run's result in the shape the text report uses; line numbers are those of the
     /// history.jsonl the recorder wrote (one event per line).
-    pub fn for_run(path: std::path::PathBuf, analysis: &Analysis, history: &History) -> FileResult {
-        let mut history = history.clone();
-        history.lines = (1..=history.len() as u32).collect();
+    /// A run's result, from its history as read back from `path` (so lines are the file's).
+    pub fn for_run(path: std::path::PathBuf, analysis: &Analysis, history: History) -> FileResult {
         FileResult {
             file: path.display().to_string(),
             valid: analysis.valid,

@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// linearizability faster than Knossos and Porcupine.
 ///
 /// Exit codes: 0 valid, 1 invalid, 2 unknown, 64 usage error, 65 bad input data,
-/// 69 a node or service unavailable, 70 internal error.
+/// 69 a node or service unavailable (or a fault left unhealed), 70 internal error,
+/// 73 the store cannot be written.
 #[derive(Parser, Debug)]
 #[command(name = "faultline", version, about, long_about)]
 pub struct Cli {

@@ -8,7 +8,8 @@ pub const USAGE: i32 = 64;
 /// An input file was malformed (EX_DATAERR).
 pub const BAD_INPUT: i32 = 65;
 /// A node or service could not be reached (EX_UNAVAILABLE).
-#[allow(dead_code)]
 pub const UNAVAILABLE: i32 = 69;
 /// faultline itself failed (EX_SOFTWARE).
 pub const INTERNAL: i32 = 70;
+/// An output file or directory could not be created: the store is not writable (EX_CANTCREAT).
+pub const CANT_CREATE: i32 = 73;

@@ -58,6 +58,8 @@ pub fn run(args: &TestArgs) -> i32 {
                     exit::UNAVAILABLE
                 } else if e.downcast_ref::<Usage>().is_some() {
                     exit::USAGE
+                } else if e.downcast_ref::<CantCreate>().is_some() {
+                    exit::CANT_CREATE
                 } else {
                     exit::INTERNAL
                 }
@@ -72,6 +74,11 @@ pub fn run(args: &TestArgs) -> i32 {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct Usage(String);
+
+/// The store cannot be written, so the run cannot be recorded: exit code 73.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CantCreate(String);
 
 /// Invalid beats unknown beats valid; any error code beats a verdict.
 fn worse(a: i32, b: i32) -> i32 {
@@ -219,22 +226,20 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1)
         });
-    let faults = parse_faults(&args.nemesis).map_err(|e| Usage(format!("{e:#}")))?;
-    let mix = parse_mix(&args.mix).map_err(|e| Usage(format!("{e:#}")))?;
+    let (faults, mix) = validate(args)?;
     let controlled = !args.dummy_ssh;
-    if !controlled && !faults.is_empty() {
-        return Err(Usage("--dummy-ssh: faultline controls no node, so it cannot inject faults; add --nemesis none".into()).into());
-    }
-    if !controlled && args.local_cluster.is_some() {
-        return Err(Usage(
-            "--dummy-ssh and --local-cluster do not go together: the local cluster is controlled"
-                .into(),
-        )
-        .into());
-    }
-    if !(args.time_limit > 0.0 && args.time_limit.is_finite()) {
-        return Err(Usage("--time-limit must be a positive number of seconds".into()).into());
-    }
+    // The store first: a run that cannot be recorded must not touch the cluster.
+    let test_name = "etcd-register".to_string();
+    let dir = RunDir::create(&args.store, &test_name).map_err(|e| CantCreate(format!("{e:#}")))?;
+    let log = Arc::new(Log {
+        file: Mutex::new(Some(
+            std::fs::File::create(dir.file("faultline.log"))
+                .with_context(|| format!("cannot create {}", dir.file("faultline.log").display()))
+                .map_err(|e| CantCreate(format!("{e:#}")))?,
+        )),
+        started,
+    });
+    log.say(&format!("run directory {}", dir.path.display()));
     let nodes = tokio::task::spawn_blocking({
         let args = args.clone();
         move || NodeSet::resolve(&args)
@@ -242,13 +247,6 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     .await??;
     let concurrency =
         parse_concurrency(&args.concurrency, nodes.len()).map_err(|e| Usage(format!("{e:#}")))?;
-    let test_name = "etcd-register".to_string();
-    let dir = RunDir::create(&args.store, &test_name)?;
-    let log = Arc::new(Log {
-        file: Mutex::new(std::fs::File::create(dir.file("faultline.log")).ok()),
-        started,
-    });
-    log.say(&format!("run directory {}", dir.path.display()));
     log.say(&format!("nodes: {}", nodes.describe()));
 
     // Setup: every node answers over SSH before anything is started.
@@ -275,7 +273,8 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     } else {
         "not known (--dummy-ssh)".to_string()
     };
-    results::write_test_json(&dir, args, seed, concurrency, &nodes, &versions)?;
+    results::write_test_json(&dir, args, seed, concurrency, &nodes, &versions)
+        .map_err(|e| CantCreate(format!("{e:#}")))?;
     if controlled {
         log.say("setting up etcd on every node");
         let etcd = etcd.clone();
@@ -291,8 +290,15 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     let nemesis = Arc::new(
         Nemesis::new(nodes.nemesis_nodes()).with_process_faults(Arc::new(EtcdFaults(etcd.clone()))),
     );
-    let recorder = Recorder::create(&dir.file("history.jsonl"), started)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let history_path = dir.file("history.jsonl");
+    let recorder = Recorder::create(&history_path, started, {
+        let (log, stop) = (log.clone(), stop_tx.clone());
+        move |why| {
+            log.say(&format!("{why}: stopping the workload"));
+            let _ = stop.send(true);
+        }
+    })?;
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     spawn_signal_handler(
         stop_tx.clone(),
@@ -394,81 +400,53 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
 
     // Heal, settle, final reads.
     let mut problems: Vec<String> = nemesis_errors;
-    log.say("healing every fault");
-    match tokio::task::spawn_blocking({
-        let nemesis = nemesis.clone();
-        move || nemesis.heal_all()
-    })
-    .await
-    {
-        Ok(Ok(event)) => record_fault(&recorder, OpType::Info, &event),
-        Ok(Err(e)) => problems.push(format!("healing: {e}")),
-        Err(e) => problems.push(format!("healing task: {e}")),
-    }
+    let unhealed = heal(&nemesis, &recorder, &log).await;
     let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
-    if !was_interrupted {
+    if !was_interrupted && !recorder.writing_failed() {
         tokio::time::sleep(Duration::from_secs_f64(args.settle.max(0.0))).await;
         final_reads(&shared, &nodes, &etcd, consistency, timeouts, &log).await;
     }
-    let (history, write_error) = recorder.close();
-    if let Some(e) = write_error {
+    let closed = recorder.close();
+    if let Some(e) = &closed.error {
         problems.push(format!("{e:#}"));
     }
     log.say(&format!(
-        "history: {} events in {}",
-        history.len(),
-        dir.file("history.jsonl").display()
+        "history: {} of {} events in {}",
+        closed.written,
+        closed.recorded,
+        history_path.display()
     ));
 
     // Teardown and logs.
-    let etcd_for_teardown = etcd.clone();
-    let leave = args.leave_db_running;
-    let logs_dir = dir.file("nodes");
-    let names = nodes.names();
-    let teardown = tokio::task::spawn_blocking(move || {
-        let mut errs = Vec::new();
-        if !controlled {
-            return errs;
-        }
-        for n in &names {
-            if let Err(e) = etcd_for_teardown.download_logs(n, &logs_dir.join(n)) {
-                errs.push(format!("logs of {n}: {e}"));
-            }
-        }
-        if !leave {
-            if let Err(e) = etcd_for_teardown.teardown_all() {
-                errs.push(format!("teardown: {e}"));
-            }
-        }
-        errs
-    })
-    .await
-    .unwrap_or_else(|e| vec![format!("teardown task: {e}")]);
-    problems.extend(teardown);
+    if controlled {
+        problems.extend(teardown(&etcd, &nodes, &dir, args.leave_db_running).await);
+    }
 
-    // Check.
+    // Check what the file holds: it is the record, and what a rerun of `check` would see.
     log.say("checking the history");
     let check_started = Instant::now();
-    let analysis = tokio::task::spawn_blocking(move || {
-        let options = faultline_checkers::linear::CheckOptions {
-            all_keys: true,
-            time_limit: Some(Duration::from_secs(300)),
-            ..Default::default()
-        };
-        let a = faultline_checkers::linear::check_by_name(
-            &history,
-            MODEL,
-            Default::default(),
-            &options,
-            None,
-        );
-        (a, history)
+    let checked = tokio::task::spawn_blocking({
+        let path = history_path.clone();
+        move || check_history(&path)
     })
     .await
     .context("the checker task failed")?;
-    let (analysis, history) = analysis;
-    let analysis = analysis.context("checking the recorded history")?;
-    let summary = results::Summary::new(
+    let (history, analysis, history_readable) = match checked {
+        Ok((history, analysis)) => (history, analysis, true),
+        Err(e) => {
+            problems.push(format!("{e:#}"));
+            let empty = faultline_checkers::history::History::from_ops(Vec::new());
+            let analysis = faultline_checkers::linear::check_by_name(
+                &empty,
+                MODEL,
+                Default::default(),
+                &Default::default(),
+                None,
+            )?;
+            (empty, analysis, false)
+        }
+    };
+    let mut summary = results::Summary::new(
         &history,
         &analysis,
         check_started.elapsed(),
@@ -477,13 +455,17 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
         was_interrupted,
         problems,
     );
-    results::write_results(&dir, &summary, &analysis)?;
-    dir.link_latest(&args.store)?;
-    results::print_summary(&dir, &summary, &analysis, &history);
+    summary.settle_verdict(closed.complete() && history_readable, unhealed);
+    if let Err(e) = results::write_results(&dir, &summary, &analysis) {
+        eprintln!("faultline test: {e:#}");
+    } else if let Err(e) = dir.link_latest(&args.store) {
+        eprintln!("faultline test: {e:#}");
+    }
+    results::print_summary(&dir, &summary, &analysis, history);
     // The pages are a view of what is stored: a failure to draw them loses no result.
     match crate::report::write_run_report(&dir.path) {
         Ok(files) => println!("report: {}", files.index.display()),
-        Err(e) => eprintln!("faultline test: the report could not be written: {e}"),
+        Err(e) => eprintln!("faultline test: the report could not be written: {e:#}"),
     }
     match crate::report::write_store_index(&args.store) {
         Ok(index) => println!(
@@ -491,7 +473,16 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
             index.display(),
             args.store.display()
         ),
-        Err(e) => eprintln!("faultline test: the store index could not be written: {e}"),
+        Err(e) => eprintln!("faultline test: the store index could not be written: {e:#}"),
+    }
+    if !summary.unhealed.is_empty() {
+        eprintln!(
+            "\nfaultline test: FAULTS LEFT ON THE CLUSTER, healing failed: {}\n\
+             Heal them by hand (iptables -F FAULTLINE, kill -CONT, restart the datastore) or, \
+             on the local cluster, with `faultline cluster down`.",
+            summary.unhealed.join("; ")
+        );
+        return Ok(exit::UNAVAILABLE);
     }
     Ok(match summary.valid {
         faultline_checkers::linear::Validity::Valid => exit::VALID,
@@ -500,8 +491,118 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
     })
 }
 
-/// One linearizable-or-not read (as configured) of every key of the last group, after healing:
-/// what the datastore finally holds.
+/// Refuses a command line that cannot run, before anything is touched.
+fn validate(args: &TestArgs) -> Result<(Vec<Fault>, Mix)> {
+    let faults = parse_faults(&args.nemesis).map_err(|e| Usage(format!("{e:#}")))?;
+    let mix = parse_mix(&args.mix).map_err(|e| Usage(format!("{e:#}")))?;
+    if args.dummy_ssh && !faults.is_empty() {
+        return Err(Usage("--dummy-ssh: faultline controls no node, so it cannot inject faults; add --nemesis none".into()).into());
+    }
+    if args.dummy_ssh && args.local_cluster.is_some() {
+        return Err(Usage(
+            "--dummy-ssh and --local-cluster do not go together: the local cluster is controlled"
+                .into(),
+        )
+        .into());
+    }
+    if !(args.time_limit > 0.0 && args.time_limit.is_finite()) {
+        return Err(Usage("--time-limit must be a positive number of seconds".into()).into());
+    }
+    Ok((faults, mix))
+}
+
+/// Heals every fault, trying again while nodes may come back (sshd restarting, a node
+/// rebooting). Returns what is still not healed, naming the nodes; empty when all is healed.
+async fn heal(nemesis: &Arc<Nemesis>, recorder: &Recorder, log: &Log) -> Vec<String> {
+    const ATTEMPTS: u32 = 4;
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        log.say(
+            if attempt == 1 {
+                "healing every fault".to_string()
+            } else {
+                format!("healing again (attempt {attempt} of {ATTEMPTS})")
+            }
+            .as_str(),
+        );
+        let n = nemesis.clone();
+        match tokio::task::spawn_blocking(move || n.heal_all()).await {
+            Ok(Ok(event)) => {
+                record_fault(recorder, OpType::Info, &event);
+                return Vec::new();
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(e) => last = format!("the healing task failed: {e}"),
+        }
+        log.say(&format!("healing failed: {last}"));
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(Duration::from_secs(2 * u64::from(attempt))).await;
+        }
+    }
+    vec![last]
+}
+
+/// Downloads every node's log, then (unless `leave_running`) stops and wipes the datastore.
+/// Returns what could not be done, naming the node.
+async fn teardown(
+    etcd: &Arc<Etcd>,
+    nodes: &NodeSet,
+    dir: &RunDir,
+    leave_running: bool,
+) -> Vec<String> {
+    let etcd = etcd.clone();
+    let logs_dir = dir.file("nodes");
+    let names = nodes.names();
+    tokio::task::spawn_blocking(move || {
+        let mut errs = Vec::new();
+        for n in &names {
+            if let Err(e) = etcd.download_logs(n, &logs_dir.join(n)) {
+                errs.push(format!("logs of {n}: {e}"));
+            }
+        }
+        if !leave_running {
+            if let Err(e) = etcd.teardown_all() {
+                errs.push(format!("teardown: {e}"));
+            }
+        }
+        errs
+    })
+    .await
+    .unwrap_or_else(|e| vec![format!("teardown task: {e}")])
+}
+
+/// Reads the stored history back and checks every key.
+fn check_history(
+    path: &std::path::Path,
+) -> Result<(
+    faultline_checkers::history::History,
+    faultline_checkers::linear::Analysis,
+)> {
+    let options = faultline_checkers::history::ReadOptions {
+        format: Some(faultline_checkers::history::Format::Jsonl),
+        ..Default::default()
+    };
+    let loaded = faultline_checkers::history::read_history(path, &options)
+        .with_context(|| format!("reading back {}", path.display()))?;
+    let check = faultline_checkers::linear::CheckOptions {
+        all_keys: true,
+        time_limit: Some(Duration::from_secs(300)),
+        ..Default::default()
+    };
+    let analysis = faultline_checkers::linear::check_by_name(
+        &loaded.history,
+        MODEL,
+        Default::default(),
+        &check,
+        None,
+    )
+    .context("checking the recorded history")?;
+    Ok((loaded.history, analysis))
+}
+
+/// One read (linearizable or not, as configured) of every key of the last group, after
+/// healing: what the datastore finally holds. Each key is asked of the nodes in turn until one
+/// answers, so a node that is down or frozen does not cost the final reads.
 async fn final_reads(
     shared: &Shared,
     nodes: &NodeSet,
@@ -515,46 +616,61 @@ async fn final_reads(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .live_key_names();
-    let node = &nodes.nodes[0];
-    let Ok(url) = etcd.client_url(&node.name) else {
-        return;
-    };
-    let client = match EtcdClient::connect(&url, consistency, timeouts).await {
-        Ok(c) => c,
-        Err(e) => {
-            log.say(&format!("final reads skipped: {e}"));
-            return;
-        }
-    };
     let read: Arc<str> = Arc::from("read");
-    // A process number no worker uses.
-    let process = Process::Client(shared.concurrency * 1_000_000);
-    for key in keys {
-        let k = Value::Str(key.as_str().into());
-        shared.recorder.record(Event {
-            process,
-            kind: OpType::Invoke,
-            f: &read,
-            key: Some(&k),
-            value: Value::Nil,
-            node: Some(&node.name),
-            error: None,
-        });
-        let (kind, value, error) = match client.read(&key).await {
-            Ok(v) => (OpType::Ok, v.map(Value::Int).unwrap_or(Value::Nil), None),
-            Err(e) => (OpType::Fail, Value::Nil, Some(e.to_string())),
+    // Process numbers no worker uses; a read without answer retires its process, as in workers.
+    let mut process = shared.concurrency * 1_000_000;
+    let mut clients: Vec<Option<EtcdClient>> = Vec::new();
+    for node in &nodes.nodes {
+        let client = match etcd.client_url(&node.name) {
+            Ok(url) => EtcdClient::connect(&url, consistency, timeouts).await.ok(),
+            Err(_) => None,
         };
-        shared.recorder.record(Event {
-            process,
-            kind,
-            f: &read,
-            key: Some(&k),
-            value,
-            node: Some(&node.name),
-            error,
-        });
+        clients.push(client);
     }
-    log.say("final reads done");
+    let mut answered = 0;
+    for key in &keys {
+        let k = Value::Str(key.as_str().into());
+        for (node, client) in nodes.nodes.iter().zip(&clients) {
+            let Some(client) = client else { continue };
+            shared.recorder.record(Event {
+                process: Process::Client(process),
+                kind: OpType::Invoke,
+                f: &read,
+                key: Some(&k),
+                value: Value::Nil,
+                node: Some(&node.name),
+                error: None,
+            });
+            let result = tokio::time::timeout(timeouts.request, client.read(key)).await;
+            let (kind, value, error) = match result {
+                Ok(Ok(v)) => (OpType::Ok, v.map(Value::Int).unwrap_or(Value::Nil), None),
+                Ok(Err(e)) => (OpType::Info, Value::Nil, Some(e.to_string())),
+                Err(_) => (
+                    OpType::Info,
+                    Value::Nil,
+                    Some(format!("no answer within {:?}", timeouts.request)),
+                ),
+            };
+            shared.recorder.record(Event {
+                process: Process::Client(process),
+                kind,
+                f: &read,
+                key: Some(&k),
+                value,
+                node: Some(&node.name),
+                error,
+            });
+            if kind == OpType::Ok {
+                answered += 1;
+                break;
+            }
+            process += 1;
+        }
+    }
+    log.say(&format!(
+        "final reads: {answered} of {} keys answered",
+        keys.len()
+    ));
 }
 
 /// Follows the schedule; returns the errors it met (the run goes on: a fault that failed to

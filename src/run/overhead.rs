@@ -51,7 +51,7 @@ pub fn measure(concurrency: u64, seconds: f64) -> Result<Overhead> {
     let path = dir.join("history.jsonl");
     let result = runtime.block_on(async {
         let started = Instant::now();
-        let recorder = Recorder::create(&path, started)?;
+        let recorder = Recorder::create(&path, started, |_| {})?;
         let shared = Arc::new(Shared {
             generator: Mutex::new(RegisterGenerator::new(1, Mix::default(), 1000, 8)),
             recorder: recorder.clone(),
@@ -76,17 +76,12 @@ pub fn measure(concurrency: u64, seconds: f64) -> Result<Overhead> {
             w.await.context("a worker failed")?;
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let (history, err) = recorder.close();
-        if let Some(e) = err {
+        let closed = recorder.close();
+        if let Some(e) = closed.error {
             return Err(e);
         }
-        let ops = history
-            .ops
-            .iter()
-            .filter(|o| o.kind == faultline_checkers::history::OpType::Invoke)
-            .count();
         Ok(Overhead {
-            ops: ops as u64,
+            ops: recorder.counts().invoke,
             seconds: elapsed,
             history_bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
         })

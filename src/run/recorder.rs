@@ -1,21 +1,33 @@
 //! The history recorder: every invoke and completion, numbered in the order they happen,
 //! timestamped on a monotonic clock, streamed to `history.jsonl` as it happens.
 //!
-//! A writer thread owns the file and flushes whenever it has caught up with the workers, so a
-//! crash of the harness loses at most the events of the last few milliseconds, and a full disk
-//! is noticed and reported without stopping the test: the recorder also keeps every event in
-//! memory, and the checker works from that copy.
+//! The file is the record. The recorder itself keeps only counts and the invokes still open, so
+//! its memory stays flat however long the test runs; the checker reads the file back at the end.
+//!
+//! A writer thread owns the file and writes whenever it has caught up with the workers, so a
+//! crash of the harness loses at most the events of the last few milliseconds. Writes go in
+//! whole lines: should one fail (a full disk), the file is cut back to its last whole line and
+//! nothing more is written, so it always holds a gap-free prefix of the history. A prefix is
+//! still a history (its open invokes read as `info`), and linearizability is closed under
+//! prefixes, so an anomaly found in it is real; only "valid" cannot be concluded from it.
+//! The failure is reported at once through a callback, so the run can stop the workload.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use faultline_checkers::history::{write_jsonl_op, History, Op, OpExtra, OpType, Process, Value};
+use faultline_checkers::history::{write_jsonl_op, Op, OpExtra, OpType, Process, Value};
+
+/// Events that may wait for the writer. When the disk cannot keep up, recording blocks rather
+/// than queueing without bound: the harness's memory stays flat under any load.
+const QUEUE: usize = 1 << 14;
 
 /// Counts by outcome, for the progress line and results.json.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -28,18 +40,48 @@ pub struct Counts {
 }
 
 struct Shared {
-    ops: Vec<Op>,
+    next_index: u64,
     counts: Counts,
+    /// Each client process's invoke that has no completion yet.
+    open: BTreeMap<u64, Op>,
     /// `None` once the recorder is closed.
-    sender: Option<Sender<Op>>,
+    sender: Option<SyncSender<Op>>,
+}
+
+/// What the writer thread did.
+struct Written {
+    /// Events in the file, all whole lines.
+    events: u64,
+    /// The first error; nothing was written after it.
+    error: Option<std::io::Error>,
+}
+
+/// How the history ended up on disk.
+#[derive(Debug)]
+pub struct Closed {
+    /// Events recorded, open invokes' closing `info`s included.
+    pub recorded: u64,
+    /// Events in the file. Less than `recorded` only when writing failed.
+    pub written: u64,
+    /// Why the file is incomplete, or could not be synced; names the file.
+    pub error: Option<anyhow::Error>,
+}
+
+impl Closed {
+    /// Whether the file holds the whole history.
+    pub fn complete(&self) -> bool {
+        self.written == self.recorded
+    }
 }
 
 /// Records events; cheap to share between workers (`Arc`).
 pub struct Recorder {
     started: Instant,
     shared: Mutex<Shared>,
-    writer: Mutex<Option<JoinHandle<std::io::Result<u64>>>>,
+    writer: Mutex<Option<JoinHandle<Written>>>,
     path: PathBuf,
+    /// Set by the writer when the file can no longer be written.
+    failed: Arc<AtomicBool>,
 }
 
 /// An event about to be recorded.
@@ -54,24 +96,40 @@ pub struct Event<'a> {
 }
 
 impl Recorder {
-    /// Creates `path` and starts the writer thread.
-    pub fn create(path: &Path, started: Instant) -> Result<Arc<Recorder>> {
+    /// Creates `path` and starts the writer thread. `on_write_failure` is called once, from the
+    /// writer thread, with a message naming the file, when the history can no longer be written.
+    pub fn create(
+        path: &Path,
+        started: Instant,
+        on_write_failure: impl FnOnce(String) + Send + 'static,
+    ) -> Result<Arc<Recorder>> {
         let file = File::create(path)
             .with_context(|| format!("cannot create the history file {}", path.display()))?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let shown = path.display().to_string();
+        let failed = Arc::new(AtomicBool::new(false));
+        let on_failure = {
+            let failed = failed.clone();
+            move |why: String| {
+                failed.store(true, Ordering::SeqCst);
+                on_write_failure(why);
+            }
+        };
         let writer = std::thread::Builder::new()
             .name("history-writer".into())
-            .spawn(move || write_loop(file, rx))
+            .spawn(move || write_loop(file, rx, shown, on_failure))
             .context("cannot start the history writer thread")?;
         Ok(Arc::new(Recorder {
             started,
             shared: Mutex::new(Shared {
-                ops: Vec::new(),
+                next_index: 0,
                 counts: Counts::default(),
+                open: BTreeMap::new(),
                 sender: Some(tx),
             }),
             writer: Mutex::new(Some(writer)),
             path: path.to_owned(),
+            failed,
         }))
     }
 
@@ -84,7 +142,11 @@ impl Recorder {
     pub fn record(&self, e: Event) -> u64 {
         let time = self.now();
         let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        let index = s.ops.len() as u64;
+        if s.sender.is_none() {
+            return s.next_index;
+        }
+        let index = s.next_index;
+        s.next_index += 1;
         let extra = if e.node.is_some() || e.error.is_some() {
             Some(Box::new(OpExtra {
                 node: e.node.map(Into::into),
@@ -111,12 +173,24 @@ impl Recorder {
             (_, OpType::Fail) => c.fail += 1,
             (_, OpType::Info) => c.info += 1,
         }
-        if let Some(tx) = &s.sender {
-            // The writer only stops on an I/O error, which `close` reports.
-            let _ = tx.send(op.clone());
+        if let Process::Client(p) = op.process {
+            if op.kind == OpType::Invoke {
+                s.open.insert(p, op.clone());
+            } else {
+                s.open.remove(&p);
+            }
         }
-        s.ops.push(op);
+        if let Some(tx) = &s.sender {
+            // The writer stops writing on an I/O error but keeps receiving until closed; should
+            // it have died, `send` fails at once and `close` reports it.
+            let _ = tx.send(op);
+        }
         index
+    }
+
+    /// Whether the history file stopped being written (the run should wind down).
+    pub fn writing_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
     }
 
     pub fn counts(&self) -> Counts {
@@ -124,10 +198,12 @@ impl Recorder {
     }
 
     /// Closes the history with an `info` for every invoke still open (its outcome is unknown),
-    /// flushes the file, and returns the whole history. An error writing the file is returned
-    /// with the history, which is complete in memory either way.
-    pub fn close(&self) -> (History, Option<anyhow::Error>) {
-        let open = self.open_invokes();
+    /// then waits for the writer to write and sync the file. Recording after this is a no-op.
+    pub fn close(&self) -> Closed {
+        let open: Vec<Op> = {
+            let s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            s.open.values().cloned().collect()
+        };
         for op in open {
             self.record(Event {
                 process: op.process,
@@ -139,54 +215,100 @@ impl Recorder {
                 error: Some("still running when the test ended".into()),
             });
         }
-        let ops = {
+        let recorded = {
             let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
             s.sender = None;
-            s.ops.clone()
+            s.next_index
         };
         let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let error = match handle.map(JoinHandle::join) {
-            Some(Ok(Ok(_))) | None => None,
-            Some(Ok(Err(e))) => {
-                Some(anyhow::Error::new(e).context(format!("writing {}", self.path.display())))
-            }
-            Some(Err(_)) => Some(anyhow::anyhow!("the history writer thread panicked")),
+        let (written, error) = match handle.map(JoinHandle::join) {
+            Some(Ok(w)) => (
+                w.events,
+                w.error.map(|e| {
+                    anyhow::Error::new(e).context(format!(
+                        "writing the history {}: it holds the first {} of {recorded} events",
+                        self.path.display(),
+                        w.events
+                    ))
+                }),
+            ),
+            None => (recorded, None),
+            Some(Err(_)) => (
+                0,
+                Some(anyhow::anyhow!(
+                    "the writer of {} panicked; how much of the history it holds is not known",
+                    self.path.display()
+                )),
+            ),
         };
-        (History::from_ops(ops), error)
-    }
-
-    fn open_invokes(&self) -> Vec<Op> {
-        let s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        let mut open: std::collections::BTreeMap<u64, &Op> = Default::default();
-        for op in &s.ops {
-            if let Process::Client(p) = op.process {
-                if op.kind == OpType::Invoke {
-                    open.insert(p, op);
-                } else {
-                    open.remove(&p);
-                }
-            }
+        Closed {
+            recorded,
+            written,
+            error,
         }
-        open.into_values().cloned().collect()
     }
 }
 
-fn write_loop(file: File, rx: Receiver<Op>) -> std::io::Result<u64> {
-    let mut out = BufWriter::with_capacity(1 << 16, file);
-    let mut written = 0;
+/// Writes what arrives in batches of whole lines. After the first failed write the file is cut
+/// back to its last whole line and left alone; events are still received (and counted as lost)
+/// so that recording never blocks.
+fn write_loop(
+    mut file: File,
+    rx: Receiver<Op>,
+    shown: String,
+    on_failure: impl FnOnce(String),
+) -> Written {
+    let mut on_failure = Some(on_failure);
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut good_len: u64 = 0;
+    let mut events: u64 = 0;
+    let mut error: Option<std::io::Error> = None;
     while let Ok(op) = rx.recv() {
-        write_jsonl_op(&op, &mut out)?;
-        written += 1;
-        // Drain what is queued, then flush: the file trails the test by milliseconds.
-        while let Ok(op) = rx.try_recv() {
-            write_jsonl_op(&op, &mut out)?;
-            written += 1;
+        if error.is_some() {
+            continue;
         }
-        out.flush()?;
+        batch.clear();
+        let mut n = 1;
+        // Writing into a Vec cannot fail.
+        let _ = write_jsonl_op(&op, &mut batch);
+        // Take what is queued too: the file trails the test by milliseconds.
+        while batch.len() < (1 << 20) {
+            match rx.try_recv() {
+                Ok(op) => {
+                    let _ = write_jsonl_op(&op, &mut batch);
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        match file.write_all(&batch) {
+            Ok(()) => {
+                good_len += batch.len() as u64;
+                events += n;
+            }
+            Err(e) => {
+                // A partial write may have left half a line: cut it off.
+                let _ = file.set_len(good_len);
+                if let Some(f) = on_failure.take() {
+                    f(format!(
+                        "the history {shown} cannot be written ({e}); it holds the first {events} events"
+                    ));
+                }
+                error = Some(e);
+            }
+        }
     }
-    out.flush()?;
-    out.get_ref().sync_all()?;
-    Ok(written)
+    if error.is_none() {
+        if let Err(e) = file.sync_all() {
+            if let Some(f) = on_failure.take() {
+                f(format!(
+                    "the history {shown} cannot be synced to disk ({e})"
+                ));
+            }
+            error = Some(e);
+        }
+    }
+    Written { events, error }
 }
 
 #[cfg(test)]
@@ -194,46 +316,73 @@ mod tests {
     use super::*;
     use faultline_checkers::history::{read_history, ReadOptions};
 
+    fn event<'a>(p: u64, kind: OpType, f: &'a Arc<str>, key: &'a Value, value: Value) -> Event<'a> {
+        Event {
+            process: Process::Client(p),
+            kind,
+            f,
+            key: Some(key),
+            value,
+            node: Some("n1"),
+            error: None,
+        }
+    }
+
     #[test]
     fn the_file_holds_every_event_and_open_invokes_close_as_info() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
-        let r = Recorder::create(&path, Instant::now()).unwrap();
+        let r = Recorder::create(&path, Instant::now(), |m| panic!("{m}")).unwrap();
         let read: Arc<str> = Arc::from("read");
         let key = Value::Str("k0".into());
         for p in 0..3 {
-            r.record(Event {
-                process: Process::Client(p),
-                kind: OpType::Invoke,
-                f: &read,
-                key: Some(&key),
-                value: Value::Nil,
-                node: Some("n1"),
-                error: None,
-            });
+            r.record(event(p, OpType::Invoke, &read, &key, Value::Nil));
         }
-        r.record(Event {
-            process: Process::Client(0),
-            kind: OpType::Ok,
-            f: &read,
-            key: Some(&key),
-            value: Value::Int(1),
-            node: Some("n1"),
-            error: None,
-        });
-        let (history, err) = r.close();
-        assert!(err.is_none());
-        assert_eq!(history.len(), 6);
+        r.record(event(0, OpType::Ok, &read, &key, Value::Int(1)));
+        let closed = r.close();
+        assert!(closed.error.is_none());
+        assert!(closed.complete());
+        assert_eq!(closed.recorded, 6);
         let loaded = read_history(&path, &ReadOptions::default()).unwrap();
-        assert_eq!(loaded.history.ops, history.ops);
+        let ops = &loaded.history.ops;
+        assert_eq!(ops.len(), 6);
+        assert_eq!(ops.iter().filter(|o| o.kind == OpType::Info).count(), 2);
         assert_eq!(
-            history
-                .ops
-                .iter()
-                .filter(|o| o.kind == OpType::Info)
-                .count(),
-            2
+            ops.iter().map(|o| o.index).collect::<Vec<_>>(),
+            (0..6).collect::<Vec<_>>()
         );
         assert_eq!(r.counts().info, 2);
+        // Closed means closed: nothing more reaches the counts or the file.
+        r.record(event(5, OpType::Invoke, &read, &key, Value::Nil));
+        assert_eq!(r.counts().invoke, 3);
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_at_once_and_naming_the_file() {
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        let (tx, rx) = mpsc::channel();
+        let r = Recorder::create(Path::new("/dev/full"), Instant::now(), move |m| {
+            let _ = tx.send(m);
+        })
+        .unwrap();
+        let write: Arc<str> = Arc::from("write");
+        let key = Value::Str("k0".into());
+        r.record(event(0, OpType::Invoke, &write, &key, Value::Int(1)));
+        let message = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the failure is reported while the test runs");
+        assert!(r.writing_failed());
+        assert!(message.contains("/dev/full"), "{message}");
+        assert!(message.contains("No space left"), "{message}");
+        // Recording goes on (the workers must not block), and close tells what is missing.
+        r.record(event(0, OpType::Ok, &write, &key, Value::Int(1)));
+        let closed = r.close();
+        assert_eq!((closed.recorded, closed.written), (2, 0));
+        assert!(!closed.complete());
+        let why = format!("{:#}", closed.error.expect("an error"));
+        assert!(
+            why.contains("/dev/full") && why.contains("first 0 of 2"),
+            "{why}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! What a run leaves in its directory besides the history: `test.json` (how it was run) and
 //! `results.json` (what came of it), and the summary printed at the end.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -80,6 +81,21 @@ pub struct Summary {
     /// What went wrong without stopping the run (a fault that failed to start, a log that could
     /// not be downloaded, a history file that could not be written).
     pub problems: Vec<String>,
+    /// Invocations and ok completions per operation (`read`, `write`, `cas`).
+    pub by_f: BTreeMap<String, FCounts>,
+    /// Whether the history file holds every event recorded.
+    pub history_complete: bool,
+    /// Why the verdict is `unknown` although the checker found no anomaly.
+    pub unknown_because: Vec<String>,
+    /// Faults that could not be healed, naming the nodes: the cluster is not as it was.
+    pub unhealed: Vec<String>,
+}
+
+/// Invocations and ok completions of one kind of operation.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct FCounts {
+    pub invoked: u64,
+    pub ok: u64,
 }
 
 impl Summary {
@@ -101,7 +117,13 @@ impl Summary {
         let invokes = calls.len() as u64;
         let (mut ok, mut fail, mut info) = (0, 0, 0);
         let mut latencies = Vec::new();
+        let mut by_f: BTreeMap<String, FCounts> = BTreeMap::new();
         for call in &calls {
+            let counts = by_f.entry(call.invoke.f.to_string()).or_default();
+            counts.invoked += 1;
+            if matches!(call.completion, Some(done) if done.kind == OpType::Ok) {
+                counts.ok += 1;
+            }
             match call.completion {
                 Some(done) if done.kind == OpType::Ok => {
                     ok += 1;
@@ -153,6 +175,52 @@ impl Summary {
                 .collect(),
             interrupted,
             problems,
+            by_f,
+            history_complete: true,
+            unknown_because: Vec::new(),
+            unhealed: Vec::new(),
+        }
+    }
+
+    /// The run's verdict from the checker's: an anomaly stands (it is in the history whatever
+    /// else went wrong, since linearizability is closed under prefixes), but "valid" needs the
+    /// whole history, and a history in which nothing was observed or changed proves nothing.
+    pub fn settle_verdict(&mut self, history_complete: bool, unhealed: Vec<String>) {
+        self.history_complete = history_complete;
+        self.unhealed = unhealed;
+        if !history_complete {
+            self.unknown_because
+                .push("the history file does not hold every event of the run".into());
+        }
+        if let Some(why) = self.vacuous() {
+            self.unknown_because.push(why);
+        }
+        if self.valid == Validity::Valid && !self.unknown_because.is_empty() {
+            self.valid = Validity::Unknown;
+        }
+    }
+
+    /// Why the history cannot show an anomaly, if it cannot: no read returned anything, or no
+    /// write took effect.
+    fn vacuous(&self) -> Option<String> {
+        let sum = |fs: &[&str]| {
+            fs.iter()
+                .filter_map(|f| self.by_f.get(*f))
+                .fold(FCounts::default(), |a, c| FCounts {
+                    invoked: a.invoked + c.invoked,
+                    ok: a.ok + c.ok,
+                })
+        };
+        let reads = sum(&["read"]);
+        let changes = sum(&["write", "cas"]);
+        if self.ok == 0 {
+            Some("no operation completed ok: the datastore was never observed".into())
+        } else if reads.invoked > 0 && reads.ok == 0 {
+            Some("no read completed ok: no value was ever observed".into())
+        } else if changes.invoked > 0 && changes.ok == 0 {
+            Some("no write or cas completed ok: nothing was known to change".into())
+        } else {
+            None
         }
     }
 }
@@ -170,7 +238,7 @@ pub fn write_results(dir: &RunDir, summary: &Summary, analysis: &Analysis) -> Re
         .with_context(|| format!("writing {}", path.display()))
 }
 
-pub fn print_summary(dir: &RunDir, s: &Summary, analysis: &Analysis, history: &History) {
+pub fn print_summary(dir: &RunDir, s: &Summary, analysis: &Analysis, history: History) {
     println!();
     println!(
         "{} ops: {} ok, {} fail, {} info; {} fault events; {:.1} ok/s; latency p50 {:.1} ms, p99 {:.1} ms",
@@ -182,6 +250,9 @@ pub fn print_summary(dir: &RunDir, s: &Summary, analysis: &Analysis, history: &H
     let r = crate::check::FileResult::for_run(dir.file("history.jsonl"), analysis, history);
     let mut out = std::io::stdout();
     let _ = crate::check::explain(&mut out, &r);
+    for why in &s.unknown_because {
+        println!("unknown because: {why}");
+    }
     println!(
         "\nverdict: {}{} ({} keys checked in {:.0} ms)",
         s.valid,
