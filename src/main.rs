@@ -21,6 +21,8 @@ mod web;
 use clap::Parser;
 
 fn main() {
+    // Before any thread exists: the environment may only be changed while nothing reads it.
+    control::secret::take_from_env();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

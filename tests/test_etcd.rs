@@ -2,111 +2,16 @@
 //! partitions, the history checked. Needs root (CI runs as root). Each test has its own cluster
 //! name, so its own namespaces, subnet and etcd directories, and brings its cluster down at the end.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn faultline() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-}
+#[path = "common/runs.rs"]
+mod e2e;
 
-/// Brings the named cluster down when the test ends, pass or fail.
-struct ClusterGuard(&'static str);
-
-impl Drop for ClusterGuard {
-    fn drop(&mut self) {
-        let _ = faultline()
-            .args(["cluster", "down", "--cluster", self.0])
-            .output();
-    }
-}
-
-fn run_test(cluster: &'static str, store: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "test".to_string(),
-        "--local-cluster".into(),
-        "5".into(),
-        "--cluster".into(),
-        cluster.into(),
-        "--store".into(),
-        store.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    faultline()
-        .args(&args)
-        .output()
-        .expect("run faultline test")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Every run directory under the store, oldest first.
-fn runs(store: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(store.join("etcd-register"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.is_dir() && !p.is_symlink())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs
-}
-
-fn results(run: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(run.join("results.json")).expect("results.json"))
-        .expect("results.json parses")
-}
-
-/// The FAULTLINE chain's rules on every node of a cluster: none may be left after a run.
-fn leftover_rules(cluster: &str) -> Vec<String> {
-    let mut rules = Vec::new();
-    for i in 1..=5 {
-        let ns = format!("{cluster}-n{i}");
-        if let Ok(o) = Command::new("ip")
-            .args(["netns", "exec", &ns, "iptables", "-w", "-S", "FAULTLINE"])
-            .output()
-        {
-            rules.extend(
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .filter(|l| l.starts_with("-A"))
-                    .map(|l| format!("{ns}: {l}")),
-            );
-        }
-    }
-    rules
-}
-
-/// Processes in the cluster's namespaces that are stopped (state T): none may be left paused.
-fn stopped_processes(cluster: &str) -> Vec<String> {
-    let mut stopped = Vec::new();
-    for i in 1..=5 {
-        let ns = format!("{cluster}-n{i}");
-        let Ok(o) = Command::new("ip").args(["netns", "pids", &ns]).output() else {
-            continue;
-        };
-        for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
-            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-                let state = stat
-                    .rsplit(')')
-                    .next()
-                    .and_then(|r| r.split_whitespace().next());
-                if state == Some("T") {
-                    stopped.push(format!("{ns}: pid {pid}"));
-                }
-            }
-        }
-    }
-    stopped
-}
+use e2e::{
+    faultline, leftover_rules, results, run_test, runs, stopped_processes, text, ClusterGuard,
+};
 
 #[test]
 fn linearizable_reads_under_partitions_are_valid() {

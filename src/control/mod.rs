@@ -20,6 +20,7 @@
 
 pub mod dummy;
 pub mod local;
+pub mod secret;
 pub mod shell;
 pub mod ssh;
 

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, CheckResult, KnownHostFileKind, Session};
 
+use super::secret::Secret;
 use super::{Cmd, ControlError, Output, Remote};
 
 /// Longest single wait for the socket in the read loop: a safety net only, since `poll` wakes
@@ -40,8 +41,12 @@ pub struct SshConfig {
     pub port: u16,
     /// Private key file; its public half is read from `<key>.pub` when present.
     pub private_key: Option<PathBuf>,
+    /// The private key's passphrase, if it has one.
+    pub key_passphrase: Option<Secret>,
     /// Try the ssh-agent (`SSH_AUTH_SOCK`) when there is no key or the key is refused.
     pub use_agent: bool,
+    /// A password, tried after the key and the agent.
+    pub password: Option<Secret>,
     /// known_hosts file in OpenSSH format to check host keys against.
     pub known_hosts: Option<PathBuf>,
     /// Refuse nodes whose host key is missing from, or differs from, `known_hosts`.
@@ -66,7 +71,9 @@ impl Default for SshConfig {
             user: "root".to_string(),
             port: 22,
             private_key: None,
+            key_passphrase: None,
             use_agent: true,
+            password: None,
             known_hosts,
             strict_host_key_checking: true,
             connect_timeout: Duration::from_secs(5),
@@ -236,7 +243,8 @@ impl SshRemote {
         if let Some(key) = &self.config.private_key {
             let public = PathBuf::from(format!("{}.pub", key.display()));
             let public = public.exists().then_some(public.as_path());
-            match session.userauth_pubkey_file(user, public, key, None) {
+            let passphrase = self.config.key_passphrase.as_ref().map(Secret::expose);
+            match session.userauth_pubkey_file(user, public, key, passphrase) {
                 Ok(()) if session.authenticated() => return Ok(()),
                 Ok(()) => refused.push(format!("key {} not accepted", key.display())),
                 Err(e) => refused.push(format!("key {}: {e}", key.display())),
@@ -248,13 +256,28 @@ impl SshRemote {
                 Ok(()) => refused.push("no ssh-agent identity accepted".into()),
                 Err(e) => refused.push(format!("ssh-agent: {e}")),
             }
-        } else if self.config.private_key.is_none() {
+        } else if self.config.private_key.is_none() && self.config.password.is_none() {
             refused.push("no private key configured and no ssh-agent (SSH_AUTH_SOCK unset)".into());
+        }
+        if let Some(password) = &self.config.password {
+            match session.userauth_password(user, password.expose()) {
+                Ok(()) if session.authenticated() => return Ok(()),
+                Ok(()) => refused.push("password not accepted".into()),
+                Err(e) => refused.push(format!("password: {e}")),
+            }
+        }
+        // Library messages should not echo a secret; make sure of it.
+        let mut detail = refused.join("; ");
+        for secret in [&self.config.password, &self.config.key_passphrase]
+            .into_iter()
+            .flatten()
+        {
+            detail = secret.scrub(&detail);
         }
         Err(ControlError::Auth {
             node: self.node.clone(),
             user: user.clone(),
-            detail: refused.join("; "),
+            detail,
         })
     }
 

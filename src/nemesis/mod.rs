@@ -113,6 +113,43 @@ impl FaultEvent {
             value,
         }
     }
+
+    /// The event a schedule step records: what [`Nemesis::start`] or [`Nemesis::stop`] returns
+    /// when it succeeds. A step that fails may still have half-happened (a partition applied on
+    /// every node but one), so the history records this event for it too, with the error.
+    pub fn of_step(target: &FaultTarget, phase: Phase) -> FaultEvent {
+        match (phase, target) {
+            (Phase::Start, FaultTarget::Partition(g)) => Self::new("start-partition", g.to_json()),
+            (
+                Phase::Start,
+                FaultTarget::PacketLoss {
+                    node,
+                    peers,
+                    probability,
+                },
+            ) => Self::new(
+                "start-packet-loss",
+                json!({ "node": node, "peers": peers, "probability": probability }),
+            ),
+            (Phase::Start, FaultTarget::Latency { node, delay }) => Self::new(
+                "start-latency",
+                json!({ "node": node, "delay_ms": delay.as_millis() as u64 }),
+            ),
+            (Phase::Start, FaultTarget::Kill(node)) => Self::new("kill", json!(node)),
+            (Phase::Start, FaultTarget::Pause(node)) => Self::new("pause", json!(node)),
+            (Phase::Stop, FaultTarget::Partition(_)) => {
+                Self::new("stop-partition", serde_json::Value::Null)
+            }
+            (Phase::Stop, FaultTarget::PacketLoss { .. }) => {
+                Self::new("stop-packet-loss", serde_json::Value::Null)
+            }
+            (Phase::Stop, FaultTarget::Latency { node, .. }) => {
+                Self::new("stop-latency", json!(node))
+            }
+            (Phase::Stop, FaultTarget::Kill(node)) => Self::new("restart", json!(node)),
+            (Phase::Stop, FaultTarget::Pause(node)) => Self::new("resume", json!(node)),
+        }
+    }
 }
 
 /// Which faults are active: what [`Nemesis::heal_all`] will undo.
@@ -477,6 +514,28 @@ mod tests {
             })
             .collect();
         Nemesis::new(nodes).with_process_faults(recorder)
+    }
+
+    #[test]
+    fn a_steps_event_is_what_the_nemesis_records_when_the_step_succeeds() {
+        let nem = nemesis(Arc::new(Recorder::default()));
+        for target in [
+            FaultTarget::Kill("n1".into()),
+            FaultTarget::Pause("n2".into()),
+        ] {
+            for phase in [Phase::Start, Phase::Stop] {
+                let done = match phase {
+                    Phase::Start => nem.start(&target),
+                    Phase::Stop => nem.stop(&target),
+                }
+                .unwrap();
+                assert_eq!(
+                    done,
+                    FaultEvent::of_step(&target, phase),
+                    "{target:?} {phase:?}"
+                );
+            }
+        }
     }
 
     #[test]

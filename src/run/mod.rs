@@ -183,7 +183,7 @@ impl crate::nemesis::ProcessFaults for EtcdFaults {
     }
 }
 
-fn record_fault(recorder: &Recorder, kind: OpType, event: &FaultEvent) {
+fn record_fault(recorder: &Recorder, kind: OpType, event: &FaultEvent, error: Option<String>) {
     let f: Arc<str> = Arc::from(event.f.as_str());
     recorder.record(Event {
         process: Process::Nemesis,
@@ -194,7 +194,7 @@ fn record_fault(recorder: &Recorder, kind: OpType, event: &FaultEvent) {
         value: faultline_checkers::history::value_from_json(event.value.clone())
             .unwrap_or_else(|_| Value::Str(event.value.to_string().into())),
         node: None,
-        error: None,
+        error,
     });
 }
 
@@ -528,7 +528,7 @@ async fn heal(nemesis: &Arc<Nemesis>, recorder: &Recorder, log: &Log) -> Vec<Str
         let n = nemesis.clone();
         match tokio::task::spawn_blocking(move || n.heal_all()).await {
             Ok(Ok(event)) => {
-                record_fault(recorder, OpType::Info, &event);
+                record_fault(recorder, OpType::Info, &event, None);
                 return Vec::new();
             }
             Ok(Err(e)) => last = e.to_string(),
@@ -704,11 +704,14 @@ async fn nemesis_loop(
         match result {
             Ok(Ok(event)) => {
                 log.say(&format!("nemesis: {} {}", event.f, event.value));
-                record_fault(&recorder, OpType::Info, &event);
+                record_fault(&recorder, OpType::Info, &event, None);
             }
             Ok(Err(e)) => {
-                log.say(&format!("nemesis: {} failed: {e}", step.fault.name()));
-                errors.push(format!("nemesis {}: {e}", step.fault.name()));
+                // It may have half-happened: the history says it was tried, and how it failed.
+                let event = FaultEvent::of_step(&step.target, step.phase);
+                log.say(&format!("nemesis: {} {} failed: {e}", event.f, event.value));
+                record_fault(&recorder, OpType::Info, &event, Some(e.to_string()));
+                errors.push(format!("nemesis {}: {e}", event.f));
             }
             Err(e) => errors.push(format!("nemesis task: {e}")),
         }

@@ -72,11 +72,14 @@ impl NodeSet {
                 "no nodes: give --local-cluster N, --nodes or --nodes-file"
             ));
         }
+        let secrets = crate::control::secret::ssh_secrets();
         let mut config = SshConfig {
             user: args.username.clone(),
             port: args.ssh_port,
             private_key: args.ssh_private_key.clone(),
+            key_passphrase: secrets.key_passphrase,
             use_agent: args.ssh_private_key.is_none(),
+            password: secrets.password,
             strict_host_key_checking: !args.no_strict_host_key_checking,
             ..SshConfig::default()
         };

@@ -21,6 +21,7 @@ pub fn write_test_json(
     nodes: &NodeSet,
     db_version: &str,
 ) -> Result<()> {
+    let secrets = crate::control::secret::ssh_secrets();
     let nodes: Vec<serde_json::Value> = nodes
         .nodes
         .iter()
@@ -45,7 +46,11 @@ pub fn write_test_json(
         "nodes": nodes,
         "local_cluster": args.local_cluster,
         "ssh": {"user": args.username, "port": args.ssh_port,
-                "strict_host_key_checking": !args.no_strict_host_key_checking},
+                "private_key": args.ssh_private_key,
+                "strict_host_key_checking": !args.no_strict_host_key_checking,
+                // Whether secrets were given, never what they are.
+                "password_given": secrets.password.is_some(),
+                "key_passphrase_given": secrets.key_passphrase.is_some()},
         "faultline_version": env!("CARGO_PKG_VERSION"),
     });
     let path = dir.file("test.json");
@@ -174,7 +179,7 @@ impl Summary {
                 .filter_map(|p| p.key.clone())
                 .collect(),
             interrupted,
-            problems,
+            problems: collapse_repeats(problems),
             by_f,
             history_complete: true,
             unknown_because: Vec::new(),
@@ -225,6 +230,21 @@ impl Summary {
     }
 }
 
+/// Each distinct problem once, in order of first appearance, with how often it came up: a node
+/// that died early fails every later nemesis step the same way.
+fn collapse_repeats(problems: Vec<String>) -> Vec<String> {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for p in problems {
+        match seen.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((p, 1)),
+        }
+    }
+    seen.into_iter()
+        .map(|(p, n)| if n > 1 { format!("{p} ({n} times)") } else { p })
+        .collect()
+}
+
 pub fn write_results(dir: &RunDir, summary: &Summary, analysis: &Analysis) -> Result<()> {
     let failures: Vec<&PartReport> = analysis.failures().collect();
     let results = serde_json::json!({
@@ -265,4 +285,102 @@ pub fn print_summary(dir: &RunDir, s: &Summary, analysis: &Analysis, history: Hi
         s.check_ms
     );
     println!("results: {}", dir.path.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(valid: Validity, by_f: &[(&str, u64, u64)]) -> Summary {
+        let by_f: BTreeMap<String, FCounts> = by_f
+            .iter()
+            .map(|(f, invoked, ok)| {
+                (
+                    f.to_string(),
+                    FCounts {
+                        invoked: *invoked,
+                        ok: *ok,
+                    },
+                )
+            })
+            .collect();
+        Summary {
+            valid,
+            ops: by_f.values().map(|c| c.invoked).sum(),
+            ok: by_f.values().map(|c| c.ok).sum(),
+            fail: 0,
+            info: 0,
+            faults: 0,
+            ok_per_second: 0.0,
+            latency_ms: Latency::default(),
+            workload_seconds: 1.0,
+            run_seconds: 1.0,
+            check_ms: 0.0,
+            keys: 1,
+            invalid_keys: Vec::new(),
+            interrupted: false,
+            problems: Vec::new(),
+            by_f,
+            history_complete: true,
+            unknown_because: Vec::new(),
+            unhealed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn repeated_problems_are_listed_once_with_a_count() {
+        let p = |s: &str| s.to_string();
+        assert_eq!(
+            collapse_repeats(vec![p("a"), p("b"), p("a"), p("a")]),
+            vec![p("a (3 times)"), p("b")]
+        );
+    }
+
+    const OBSERVED: &[(&str, u64, u64)] = &[("read", 10, 4), ("write", 10, 3), ("cas", 5, 0)];
+
+    #[test]
+    fn a_whole_observed_history_keeps_the_checkers_verdict() {
+        for v in [Validity::Valid, Validity::Invalid, Validity::Unknown] {
+            let mut s = summary(v, OBSERVED);
+            s.settle_verdict(true, Vec::new());
+            assert_eq!(s.valid, v);
+            assert!(s.unknown_because.is_empty());
+        }
+    }
+
+    #[test]
+    fn valid_needs_the_whole_history_but_an_anomaly_stands_in_a_prefix() {
+        let mut s = summary(Validity::Valid, OBSERVED);
+        s.settle_verdict(false, Vec::new());
+        assert_eq!(s.valid, Validity::Unknown);
+        assert!(s.unknown_because[0].contains("does not hold every event"));
+        let mut s = summary(Validity::Invalid, OBSERVED);
+        s.settle_verdict(false, Vec::new());
+        assert_eq!(s.valid, Validity::Invalid);
+    }
+
+    #[test]
+    fn a_history_where_nothing_was_observed_or_changed_proves_nothing() {
+        for (by_f, why) in [
+            (&[("read", 10, 0), ("write", 10, 0)][..], "no operation"),
+            (&[("read", 10, 0), ("write", 10, 5)][..], "no read"),
+            (
+                &[("read", 10, 5), ("write", 10, 0), ("cas", 3, 0)][..],
+                "no write or cas",
+            ),
+        ] {
+            let mut s = summary(Validity::Valid, by_f);
+            s.settle_verdict(true, Vec::new());
+            assert_eq!(s.valid, Validity::Unknown, "{by_f:?}");
+            assert!(
+                s.unknown_because[0].contains(why),
+                "{:?}",
+                s.unknown_because
+            );
+        }
+        // Reads alone, when only reads were asked for, are an observation.
+        let mut s = summary(Validity::Valid, &[("read", 10, 10)]);
+        s.settle_verdict(true, Vec::new());
+        assert_eq!(s.valid, Validity::Valid);
+    }
 }

@@ -1,0 +1,151 @@
+//! What the end-to-end tests of `faultline test` share: running the binary against a named
+//! local cluster, finding the run it stored, and looking at the nodes from outside (through
+//! the namespaces, not over SSH) for faults left behind.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+/// Brings the named cluster down when the test ends, pass or fail.
+pub struct ClusterGuard(pub &'static str);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        let _ = faultline()
+            .args(["cluster", "down", "--cluster", self.0])
+            .output();
+    }
+}
+
+/// `faultline test` on a 5-node local cluster, with the run stored under `store`.
+pub fn test_command(cluster: &str, store: &Path, extra: &[&str]) -> Command {
+    let mut c = faultline();
+    c.args([
+        "test",
+        "--local-cluster",
+        "5",
+        "--cluster",
+        cluster,
+        "--store",
+    ])
+    .arg(store)
+    .args(extra);
+    c
+}
+
+pub fn run_test(cluster: &str, store: &Path, extra: &[&str]) -> Output {
+    test_command(cluster, store, extra)
+        .output()
+        .expect("run faultline test")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every run directory under the store, oldest first.
+pub fn runs(store: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(store.join("etcd-register"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && !p.is_symlink())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+pub fn results(run: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(run.join("results.json")).expect("results.json"))
+        .expect("results.json parses")
+}
+
+/// `faultline check` of a stored history.
+pub fn check(history: &Path) -> Output {
+    faultline()
+        .arg("check")
+        .arg(history)
+        .output()
+        .expect("run faultline check")
+}
+
+/// The FAULTLINE chain's rules on the given nodes (1-based) of a cluster.
+pub fn rules_on(cluster: &str, nodes: &[usize]) -> Vec<String> {
+    let mut rules = Vec::new();
+    for i in nodes {
+        let ns = format!("{cluster}-n{i}");
+        if let Ok(o) = Command::new("ip")
+            .args(["netns", "exec", &ns, "iptables", "-w", "-S", "FAULTLINE"])
+            .output()
+        {
+            rules.extend(
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.starts_with("-A"))
+                    .map(|l| format!("{ns}: {l}")),
+            );
+        }
+    }
+    rules
+}
+
+/// The FAULTLINE chain's rules on every node of a 5-node cluster: none may be left after a run.
+pub fn leftover_rules(cluster: &str) -> Vec<String> {
+    rules_on(cluster, &[1, 2, 3, 4, 5])
+}
+
+/// The PIDs of the processes in a node's namespace.
+pub fn pids_in(cluster: &str, node: usize) -> Vec<i32> {
+    let ns = format!("{cluster}-n{node}");
+    Command::new("ip")
+        .args(["netns", "pids", &ns])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The executable of a process, if it still has one (a zombie has none).
+pub fn exe_of(pid: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+/// Processes in the cluster's namespaces that are stopped (state T): none may be left paused.
+pub fn stopped_processes(cluster: &str) -> Vec<String> {
+    let mut stopped = Vec::new();
+    for i in 1..=5 {
+        for pid in pids_in(cluster, i) {
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                let state = stat
+                    .rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().next());
+                if state == Some("T") {
+                    stopped.push(format!("{cluster}-n{i}: pid {pid}"));
+                }
+            }
+        }
+    }
+    stopped
+}
+
+/// The PID of a node's etcd, from the pidfile faultline keeps for it.
+pub fn etcd_pid(cluster: &str, node: usize) -> Option<i32> {
+    let path = format!("/var/lib/faultline/etcd/{cluster}/n{node}/etcd.pid");
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
