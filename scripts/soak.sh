@@ -20,9 +20,9 @@ start=$(date +%s)
 # Resident memory of the faultline process every 10 s, until the workload ends (the final check
 # reads the whole history back, by design; its peak is reported apart).
 while kill -0 "$pid" 2>/dev/null; do
+	grep -q "healing every fault" "$samples.err" && break
 	rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
 	[ -n "$rss" ] && echo "$(( $(date +%s) - start )) $rss" >> "$samples"
-	grep -q "healing every fault" "$samples.err" && break
 	sleep 10
 done
 code=0
