@@ -349,3 +349,78 @@ fn an_unwritable_store_is_refused_before_the_cluster_is_touched() {
         "no cluster was brought up"
     );
 }
+
+#[test]
+fn cluster_down_cleans_up_after_a_killed_faultline() {
+    let _guard = ClusterGuard("h-kill");
+    let store = tempfile::tempdir().unwrap();
+    let mut run = Running::start(
+        "h-kill",
+        store.path(),
+        &[
+            "--time-limit",
+            "60",
+            "--nemesis",
+            "partition-random-halves,pause",
+            "--nemesis-interval",
+            "2",
+            "--seed",
+            "5",
+        ],
+    );
+    // Wait until both kinds of fault have happened, then until one is active right now.
+    let started = Instant::now();
+    let (mut saw_rules, mut saw_paused) = (false, false);
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "faults never showed up: rules {saw_rules}, paused {saw_paused}"
+        );
+        let rules = !leftover_rules("h-kill").is_empty();
+        let paused = !stopped_processes("h-kill").is_empty();
+        saw_rules |= rules;
+        saw_paused |= paused;
+        if saw_rules && saw_paused && (rules || paused) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Kill faultline outright: no handler runs, nothing is healed.
+    let mut child = run.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !leftover_rules("h-kill").is_empty() || !stopped_processes("h-kill").is_empty(),
+        "a fault outlived the killed faultline"
+    );
+    let mut etcds: Vec<i32> = Vec::new();
+    for n in 1..=5 {
+        etcds.extend(
+            pids_in("h-kill", n)
+                .into_iter()
+                .filter(|p| exe_of(*p).is_some_and(|e| e.ends_with("etcd"))),
+        );
+    }
+    assert!(!etcds.is_empty(), "etcd runs after the kill");
+    let down = e2e::faultline()
+        .args(["cluster", "down", "--cluster", "h-kill"])
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down));
+    for n in 1..=5 {
+        assert!(
+            !Path::new(&format!("/run/netns/h-kill-n{n}")).exists(),
+            "namespace h-kill-n{n} left"
+        );
+    }
+    // Paused or not, every etcd of the cluster is gone (a zombie has no exe).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while etcds.iter().any(|p| exe_of(*p).is_some()) {
+        assert!(Instant::now() < deadline, "etcd processes survived down");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What was recorded before the kill reads as a history.
+    let dir = runs(store.path()).pop().expect("a run directory");
+    let c = check(&dir.join("history.jsonl"));
+    assert!(matches!(c.status.code(), Some(0) | Some(2)), "{}", text(&c));
+}
