@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use faultline_checkers::history::History;
 
 use super::html::{escape, page, seconds};
+use super::nemesis_windows::FaultWindow;
 use super::{write_file, Call, Result};
 
 /// Operations drawn on one page.
@@ -20,53 +21,6 @@ const LABEL_WIDTH: f64 = 100.0;
 const PLOT_WIDTH: f64 = 1400.0;
 const LANE: f64 = 16.0;
 const BAR: f64 = 10.0;
-
-/// A fault as the nemesis reported it: from `start-x` to the matching `stop-x`, or an instant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Fault {
-    pub name: String,
-    pub start: i64,
-    /// `None`: still active when the history ends; for an instant fault, equal to `start`.
-    pub end: Option<i64>,
-    pub detail: String,
-}
-
-/// The faults of a history, in the order they started.
-pub fn faults(history: &History) -> Vec<Fault> {
-    let mut out: Vec<Fault> = Vec::new();
-    let mut open: HashMap<String, usize> = HashMap::new();
-    for op in history.nemesis_ops() {
-        let Some(t) = op.time else { continue };
-        let f = &*op.f;
-        if let Some(name) = f.strip_prefix("start-") {
-            if !open.contains_key(name) {
-                open.insert(name.to_owned(), out.len());
-                out.push(Fault {
-                    name: name.to_owned(),
-                    start: t,
-                    end: None,
-                    detail: op.value.to_string(),
-                });
-            }
-        } else if let Some(name) = f.strip_prefix("stop-") {
-            if let Some(i) = open.remove(name) {
-                out[i].end = Some(t);
-            }
-        } else if f == "heal" || f == "heal-all" {
-            for (_, i) in open.drain() {
-                out[i].end = Some(t);
-            }
-        } else if op.kind != faultline_checkers::history::OpType::Invoke {
-            out.push(Fault {
-                name: f.to_owned(),
-                start: t,
-                end: Some(t),
-                detail: op.value.to_string(),
-            });
-        }
-    }
-    out
-}
 
 /// The file name of timeline page `n` (0-based).
 pub fn page_name(n: usize) -> String {
@@ -79,7 +33,7 @@ pub fn page_name(n: usize) -> String {
 
 /// Writes the timeline pages; returns them in order (always at least `timeline.html`).
 pub fn write_pages(run_dir: &Path, history: &History, calls: &[Call<'_>]) -> Result<Vec<PathBuf>> {
-    let faults = faults(history);
+    let faults = super::nemesis_windows::fault_windows(history);
     let chunks: Vec<&[Call<'_>]> = if calls.is_empty() {
         vec![&[]]
     } else {
@@ -102,7 +56,7 @@ fn outcome_colour(outcome: &str) -> &'static str {
     }
 }
 
-fn render(n: usize, pages: usize, calls: &[Call<'_>], faults: &[Fault]) -> String {
+fn render(n: usize, pages: usize, calls: &[Call<'_>], faults: &[FaultWindow]) -> String {
     let lo = calls.iter().map(|c| c.start()).min().unwrap_or(0);
     let hi = calls
         .iter()
@@ -138,23 +92,24 @@ fn render(n: usize, pages: usize, calls: &[Call<'_>], faults: &[Fault]) -> Strin
             escape(&p.to_string())
         );
     }
+    let nanos = |s: f64| (s * 1e9) as i64;
     for f in faults
         .iter()
-        .filter(|f| f.start <= hi && f.end.is_none_or(|e| e >= lo))
+        .filter(|f| nanos(f.start_s) <= hi && nanos(f.end_s) >= lo)
     {
-        let x0 = x(f.start);
-        let x1 = f.end.map_or(LABEL_WIDTH + PLOT_WIDTH, x).max(x0 + 1.5);
+        let (start, end) = (nanos(f.start_s), nanos(f.end_s));
+        let x0 = x(start);
+        let x1 = x(end).max(x0 + 1.5);
         let _ = writeln!(
             svg,
             "<rect x=\"{x0:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#e53935\" fill-opacity=\"0.13\"><title>{}</title></rect>",
             x1 - x0,
             height - top,
             escape(&format!(
-                "fault {} from {}{}\n{}",
-                f.name,
-                seconds(f.start),
-                f.end.map(|e| format!(" to {}", seconds(e))).unwrap_or_default(),
-                f.detail
+                "fault {} from {} to {}",
+                f.label,
+                seconds(start),
+                seconds(end)
             ))
         );
     }
