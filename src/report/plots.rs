@@ -10,11 +10,11 @@
 //! Text is drawn with DejaVu Sans embedded in the binary: a results host without fonts or
 //! fontconfig gets the same pictures.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use faultline_checkers::history::{History, OpType, Process};
+use faultline_checkers::history::{History, OpType};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -135,28 +135,23 @@ impl Run {
     }
 }
 
-/// Latency is completion time minus invoke time, pairing each completion with its process's
-/// invocation: a process has at most one operation in flight. Ops without times are skipped.
+/// Latency is completion time minus invoke time, of the calls [`super::pair_calls`] finds, in
+/// the order they completed. Calls without times, or still open, are skipped.
 fn completions(history: &History) -> Vec<Completion> {
-    let mut in_flight: HashMap<u64, Option<i64>> = HashMap::new();
-    let mut done = Vec::new();
-    for op in &history.ops {
-        let Process::Client(p) = op.process else {
-            continue;
-        };
-        if op.kind == OpType::Invoke {
-            in_flight.insert(p, op.time);
-            continue;
-        }
-        if let (Some(Some(start)), Some(end)) = (in_flight.remove(&p), op.time) {
-            done.push(Completion {
-                time_s: end as f64 / 1e9,
-                latency_ms: (end - start) as f64 / 1e6,
-                f: op.f.clone(),
-                outcome: op.kind,
-            });
-        }
-    }
+    let mut done: Vec<Completion> = super::pair_calls(history)
+        .into_iter()
+        .filter_map(|call| {
+            let end = call.completion?;
+            let (t0, t1) = (call.invoke.time?, end.time?);
+            Some(Completion {
+                time_s: t1 as f64 / 1e9,
+                latency_ms: (t1 - t0) as f64 / 1e6,
+                f: end.f.clone(),
+                outcome: end.kind,
+            })
+        })
+        .collect();
+    done.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
     done
 }
 
@@ -572,7 +567,7 @@ fn draw_legend(area: &Area, sections: &[LegendSection]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_checkers::history::{Op, Value};
+    use faultline_checkers::history::{Op, Process, Value};
 
     fn decode(path: &Path) -> (png::OutputInfo, Vec<u8>) {
         let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
