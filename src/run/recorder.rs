@@ -249,6 +249,23 @@ impl Recorder {
     }
 }
 
+impl Drop for Recorder {
+    /// A run that unwinds (a panic) never calls `close`: still write out what is queued, so
+    /// the file holds every event recorded (open invokes stay open and read as `info`).
+    fn drop(&mut self) {
+        let shared = self.shared.get_mut().unwrap_or_else(|p| p.into_inner());
+        shared.sender = None;
+        if let Some(handle) = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
 /// Writes what arrives in batches of whole lines. After the first failed write the file is cut
 /// back to its last whole line and left alone; events are still received (and counted as lost)
 /// so that recording never blocks.
@@ -355,6 +372,21 @@ mod tests {
         // Closed means closed: nothing more reaches the counts or the file.
         r.record(event(5, OpType::Invoke, &read, &key, Value::Nil));
         assert_eq!(r.counts().invoke, 3);
+    }
+
+    #[test]
+    fn a_recorder_dropped_without_close_still_writes_everything_it_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let r = Recorder::create(&path, Instant::now(), |m| panic!("{m}")).unwrap();
+        let write: Arc<str> = Arc::from("write");
+        let key = Value::Str("k0".into());
+        for p in 0..1000 {
+            r.record(event(p, OpType::Invoke, &write, &key, Value::Int(p as i64)));
+        }
+        drop(r);
+        let loaded = read_history(&path, &ReadOptions::default()).unwrap();
+        assert_eq!(loaded.history.ops.len(), 1000);
     }
 
     #[test]
