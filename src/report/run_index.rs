@@ -110,16 +110,30 @@ fn render(run_dir: &Path, facts: &RunFacts<'_>) -> String {
         if s.get("interrupted").and_then(Json::as_bool) == Some(true) {
             body.push_str("<p><b>The run was interrupted</b>: the history is partial.</p>\n");
         }
-        if let Some(problems) = s
-            .get("problems")
-            .and_then(Json::as_array)
-            .filter(|p| !p.is_empty())
-        {
-            body.push_str("<h2>Problems</h2>\n<ul>\n");
-            for p in problems {
-                let _ = writeln!(body, "<li>{}</li>", escape(&json_text(p)));
-            }
-            body.push_str("</ul>\n");
+        let list = |key: &str| {
+            s.get(key)
+                .and_then(Json::as_array)
+                .filter(|p| !p.is_empty())
+                .map(|items| {
+                    let mut ul = String::from("<ul>\n");
+                    for p in items {
+                        let _ = writeln!(ul, "<li>{}</li>", escape(&json_text(p)));
+                    }
+                    ul.push_str("</ul>\n");
+                    ul
+                })
+        };
+        if let Some(ul) = list("unhealed") {
+            body.push_str("<h2>Faults left on the cluster</h2>\n<p><b>Healing failed</b>: the cluster may still be partitioned or paused.</p>\n");
+            body.push_str(&ul);
+        }
+        if let Some(ul) = list("unknown_because") {
+            body.push_str("<h2>Why the verdict is unknown</h2>\n");
+            body.push_str(&ul);
+        }
+        if let Some(ul) = list("problems") {
+            body.push_str("<h2>Problems</h2>\n");
+            body.push_str(&ul);
         }
     }
 
@@ -251,4 +265,52 @@ fn node_logs(run_dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(results: Json) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        render(
+            dir.path(),
+            &RunFacts {
+                test: None,
+                results: Some(&results),
+                failures: &[],
+                anomalies: &[],
+                timeline: &[],
+                calls: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn what_the_run_could_not_vouch_for_is_on_the_page() {
+        let page = rendered(serde_json::json!({
+            "valid": "unknown",
+            "summary": {
+                "problems": ["nemesis start-partition: node n3: <refused>"],
+                "unknown_because": ["the history file does not hold every event of the run"],
+                "unhealed": ["node n3: cannot connect"],
+            }
+        }));
+        assert!(page.contains("Faults left on the cluster"), "{page}");
+        assert!(page.contains("node n3: cannot connect"));
+        assert!(page.contains("Why the verdict is unknown"));
+        assert!(page.contains("does not hold every event"));
+        assert!(page.contains("node n3: &lt;refused&gt;"), "escaped");
+    }
+
+    #[test]
+    fn a_clean_run_shows_no_trouble_sections() {
+        let page = rendered(serde_json::json!({
+            "valid": true,
+            "summary": {"problems": [], "unknown_because": [], "unhealed": []}
+        }));
+        for heading in ["Faults left", "Why the verdict", "Problems"] {
+            assert!(!page.contains(heading), "{heading}");
+        }
+    }
 }
