@@ -53,6 +53,13 @@ impl Running {
         }
     }
 
+    /// Waits until the workload has run for 3 s.
+    fn under_way(self) -> Running {
+        self.wait_for_log("workload:", Duration::from_secs(90));
+        std::thread::sleep(Duration::from_secs(3));
+        self
+    }
+
     /// Waits for the run to end on its own; a run that hangs fails the test.
     fn finish(mut self, within: Duration) -> (ExitStatus, Output) {
         let mut child = self.child.take().expect("running");
@@ -118,6 +125,27 @@ fn start_sshd(cluster: &str, node: usize) {
     assert!(status.success());
 }
 
+/// A run with partitions every 2 s, 3 s into its workload.
+fn partitioned_run_under_way(cluster: &str, store: &Path, time_limit: &str, seed: &str) -> Running {
+    Running::start(
+        cluster,
+        store,
+        &[
+            "--time-limit",
+            time_limit,
+            "--nemesis",
+            "partition-random-halves",
+            "--nemesis-interval",
+            "2",
+            "--settle",
+            "1",
+            "--seed",
+            seed,
+        ],
+    )
+    .under_way()
+}
+
 fn etcd_running_on(cluster: &str, node: usize) -> bool {
     pids_in(cluster, node)
         .into_iter()
@@ -128,24 +156,7 @@ fn etcd_running_on(cluster: &str, node: usize) -> bool {
 fn a_node_that_dies_for_good_ends_the_run_without_a_false_verdict() {
     let _guard = ClusterGuard("h-dead");
     let store = tempfile::tempdir().unwrap();
-    let run = Running::start(
-        "h-dead",
-        store.path(),
-        &[
-            "--time-limit",
-            "16",
-            "--nemesis",
-            "partition-random-halves",
-            "--nemesis-interval",
-            "2",
-            "--settle",
-            "1",
-            "--seed",
-            "3",
-        ],
-    );
-    run.wait_for_log("workload:", Duration::from_secs(90));
-    std::thread::sleep(Duration::from_secs(3));
+    let run = partitioned_run_under_way("h-dead", store.path(), "16", "3");
     // n3 is gone: its etcd crashes and nothing answers SSH any more.
     kill(
         etcd_pid("h-dead", 3).expect("n3's etcd pidfile"),
@@ -189,24 +200,7 @@ fn a_node_that_dies_for_good_ends_the_run_without_a_false_verdict() {
 fn a_dropped_ssh_connection_is_replaced_and_every_fault_healed() {
     let _guard = ClusterGuard("h-ssh");
     let store = tempfile::tempdir().unwrap();
-    let run = Running::start(
-        "h-ssh",
-        store.path(),
-        &[
-            "--time-limit",
-            "18",
-            "--nemesis",
-            "partition-random-halves",
-            "--nemesis-interval",
-            "2",
-            "--settle",
-            "1",
-            "--seed",
-            "4",
-        ],
-    );
-    run.wait_for_log("workload:", Duration::from_secs(90));
-    std::thread::sleep(Duration::from_secs(3));
+    let run = partitioned_run_under_way("h-ssh", store.path(), "18", "4");
     // Two nemesis steps fall while n2 cannot be reached; then its sshd comes back.
     kill_sshd("h-ssh", 2);
     std::thread::sleep(Duration::from_secs(5));
@@ -248,9 +242,8 @@ fn a_frozen_server_costs_timeouts_not_the_run() {
             "--settle",
             "1",
         ],
-    );
-    run.wait_for_log("workload:", Duration::from_secs(90));
-    std::thread::sleep(Duration::from_secs(3));
+    )
+    .under_way();
     // n1's etcd freezes, not by faultline's hand: its clients hang until their timeout. n1 is
     // also the first node the final reads ask.
     let pid = etcd_pid("h-hang", 1).expect("n1's etcd pidfile");
