@@ -1,7 +1,8 @@
 //! Histories: the operation types, and the readers and writers of every format faultline takes.
 //!
 //! A reader turns a file into a [`History`] or fails with a [`ReadError`] that names the file, the
-//! line and what was expected there; it never panics on bad input.
+//! line and what was expected there; it never panics on bad input. The one liberty taken with the
+//! bytes: a UTF-8 byte-order mark at the start of a file is skipped.
 
 pub mod edn;
 mod edn_history;
@@ -64,7 +65,7 @@ impl Format {
 }
 
 /// How to read a history.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadOptions {
     /// `None`: decide by extension and first bytes.
     pub format: Option<Format>,
@@ -107,6 +108,8 @@ pub fn parse_history(
             message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
         }
     })?;
+    // A byte-order mark (some Windows editors write one) is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let format = options.format.unwrap_or_else(|| detect_format(path, text));
     let history = match format {
         Format::Jsonl => jsonl::parse(text, path)?,
