@@ -18,6 +18,8 @@ mod write;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod corruption_tests;
+#[cfg(test)]
 mod robustness_tests;
 
 pub use json_value::value_from_json;

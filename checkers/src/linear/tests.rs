@@ -58,6 +58,15 @@ fn brute_force<M: Model>(history: &History, model: &M) -> bool {
     go(&mut model, &calls, &mut done, &init)
 }
 
+/// The number of cases: `PROPTEST_CASES` when set (to search harder), else `default`.
+fn cases(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(cases)
+}
+
 fn op(process: u64, kind: OpType, f: &str, value: Value) -> Op {
     Op {
         index: 0,
@@ -326,7 +335,7 @@ fn realise(plan: &[Planned]) -> History {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(cases(400))]
 
     #[test]
     fn histories_of_a_real_register_are_linearizable(plan in planned()) {
@@ -468,7 +477,7 @@ fn realise_kv(plan: &[Planned]) -> History {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(cases(400))]
 
     #[test]
     fn kv_model_agrees_with_a_plain_kv_on_corrupted_histories(plan in planned(), which in 0usize..16, cut in 0usize..4) {
