@@ -5,36 +5,39 @@
 //! test runs reads the same as a finished one up to its last complete line.
 
 use std::fmt;
+use std::io::BufRead;
 use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::json_value::{oversized_integer, JsonIn};
 use super::op_fields::{Field, OpFields};
-use super::{FnNames, History, ReadError};
+use super::lines::Lines;
+use super::{Emit, FnNames, ReadError};
 
-pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
+pub(super) fn read<R: BufRead>(
+    lines: &mut Lines<R>,
+    path: &Path,
+    emit: &mut Emit,
+) -> Result<(), ReadError> {
     let mut names = FnNames::default();
-    let mut history = History::default();
-    for (i, line) in text.lines().enumerate() {
+    let mut previous: Option<u64> = None;
+    while let Some((line_no, line)) = lines.next_line()? {
         if line.trim().is_empty() {
             continue;
         }
-        let line_no = i + 1;
         let err = |message: String| ReadError::Parse {
             path: path.to_owned(),
             line: line_no,
             message,
         };
         let fields = read_fields(line).map_err(err)?;
-        let next_index = history.ops.last().map_or(0, |o| o.index.saturating_add(1));
+        let next_index = previous.map_or(0, |i| i.saturating_add(1));
         let op = fields.into_op(&mut names, next_index).map_err(err)?;
-        history.ops.push(op);
-        history
-            .lines
-            .push(u32::try_from(line_no).unwrap_or(u32::MAX));
+        previous = Some(op.index);
+        emit(op, line_no)?;
     }
-    Ok(history)
+    Ok(())
 }
 
 /// One line's JSON object as op fields, or what was wrong with it.
@@ -118,7 +121,15 @@ impl<'de> de::Deserialize<'de> for FieldName {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{OpType, Process, Value};
+    use crate::history::{History, OpType, Process, Value};
+
+    fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
+        let options = crate::history::ReadOptions {
+            format: Some(crate::history::Format::Jsonl),
+            independent: false,
+        };
+        crate::history::parse_history(text.as_bytes(), path, &options).map(|l| l.history)
+    }
 
     fn parse_ok(text: &str) -> History {
         parse(text, Path::new("h.jsonl")).unwrap()

@@ -78,8 +78,13 @@ fn json_value() -> impl Strategy<Value = Value> + Clone {
         any::<i64>().prop_map(Value::Int),
         // serde_json without its `float_roundtrip` feature may read extreme floats (7.5e-299)
         // one ulp off; histories' floats are ordinary, so the test keeps to those that serde_json
-        // itself reads back exactly (see json_value.rs).
-        any::<f64>()
+        // itself reads back exactly (see json_value.rs). Drawn from ordinary ranges rather than
+        // filtered out of any f64, which rejects so many that long runs abort.
+        prop_oneof![
+            any::<i32>().prop_map(|i| f64::from(i) / 64.0),
+            -1e15f64..1e15,
+            -1.0f64..1.0,
+        ]
             .prop_filter("finite and exact in serde_json", |x| {
                 x.is_finite()
                     && serde_json::from_str::<f64>(&serde_json::to_string(x).unwrap()).ok()

@@ -25,6 +25,7 @@ use serde::Serialize;
 use crate::history::History;
 use crate::model::Model;
 pub use prepare::PrepareError;
+use prepare::Part;
 use search::{Limits, Progress, Search};
 pub use witness::{OpSummary, Witness};
 
@@ -136,10 +137,32 @@ pub fn check<M: Model>(
 ) -> Result<Analysis, PrepareError> {
     let started = Instant::now();
     let parts = prepare::prepare(history, model, options.partition)?;
+    Ok(search_parts(parts, history.len(), started, options, progress))
+}
+
+/// Where one part stands. A part's search (its event list, memo and stack) exists only while it
+/// runs: created on its first round, dropped as soon as it has a verdict, so that memory holds
+/// the searches under way and not one per key.
+enum Slot<M: Model> {
+    Waiting(Part<M>),
+    Running(Search<M>),
+    Done(PartReport),
+    /// Only while a slot changes state.
+    Moving,
+}
+
+/// Searches prepared parts, in rounds (see the module documentation). `events` is the length of
+/// the history, and `started` when checking began (the time limit counts from there).
+pub fn search_parts<M: Model>(
+    parts: Vec<Part<M>>,
+    events: usize,
+    started: Instant,
+    options: &CheckOptions,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Analysis {
     let total = parts.len();
     let calls = parts.iter().map(|p| p.calls_before_reduction).sum();
-    let mut searches: Vec<Search<M>> = parts.into_iter().map(Search::new).collect();
-    let mut outcomes: Vec<Option<Progress>> = vec![None; total];
+    let mut slots: Vec<Slot<M>> = parts.into_iter().map(Slot::Waiting).collect();
     let invalid_found = AtomicBool::new(false);
     let done = AtomicUsize::new(0);
     let memo_total = AtomicUsize::new(0);
@@ -147,7 +170,7 @@ pub fn check<M: Model>(
     let all_keys = options.all_keys;
     let cancelled = || !all_keys && invalid_found.load(Ordering::Relaxed);
     let mut budget = FIRST_BUDGET;
-    while outcomes.iter().any(Option::is_none) {
+    while slots.iter().any(|s| !matches!(s, Slot::Done(_))) {
         // Each part may use what the others leave of the memory bound.
         let used = memo_total.load(Ordering::Relaxed);
         let limits = Limits {
@@ -155,66 +178,102 @@ pub fn check<M: Model>(
             memory_bytes: options.memory_limit.saturating_sub(used),
             cancelled: &cancelled,
         };
-        searches
+        slots
             .par_iter_mut()
-            .zip(outcomes.par_iter_mut())
-            .filter(|(_, o)| o.is_none())
-            .for_each(|(search, outcome)| {
+            .filter(|s| !matches!(s, Slot::Done(_)))
+            .for_each(|slot| {
+                let mut search = match std::mem::replace(slot, Slot::Moving) {
+                    Slot::Waiting(part) if cancelled() => {
+                        *slot = Slot::Done(unsearched(&part, CANCELLED));
+                        report_done(&done, total, progress);
+                        return;
+                    }
+                    Slot::Waiting(part) => Search::new(part),
+                    Slot::Running(search) => search,
+                    Slot::Done(_) | Slot::Moving => unreachable!("only unfinished slots run"),
+                };
                 let before = search.memo_bytes();
                 let result = search.run(budget, &limits);
                 let grown = search.memo_bytes().saturating_sub(before);
                 memo_total.fetch_add(grown, Ordering::Relaxed);
                 if result == Progress::Pending {
+                    *slot = Slot::Running(search);
                     return;
                 }
                 if result == Progress::Invalid {
                     invalid_found.store(true, Ordering::Relaxed);
                 }
                 memo_total.fetch_sub(search.memo_bytes(), Ordering::Relaxed);
-                search.release_memory();
-                *outcome = Some(result);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if let Some(report) = progress {
-                    report(n, total);
-                }
+                *slot = Slot::Done(report(search, result, events));
+                report_done(&done, total, progress);
             });
         budget = budget.saturating_mul(4);
     }
-    let mut reports = Vec::with_capacity(total);
-    let mut valid = Validity::Valid;
-    for (mut search, outcome) in searches.into_iter().zip(outcomes) {
-        let (verdict, cause) = match outcome.unwrap_or(Progress::Pending) {
-            Progress::Valid => (Validity::Valid, None),
-            Progress::Invalid => (Validity::Invalid, None),
-            Progress::Stopped(why) if why == "cancelled" => {
-                (Validity::Unknown, Some(CANCELLED.to_string()))
-            }
-            Progress::Stopped(why) => (Validity::Unknown, Some(why)),
-            Progress::Pending => (Validity::Unknown, Some("search not finished".to_string())),
-        };
-        valid = valid.and(verdict);
-        let witness = match (&verdict, search.frontier.take()) {
-            (Validity::Invalid, Some(frontier)) => {
-                Some(Witness::build(&mut search.part, &frontier, history))
-            }
-            _ => None,
-        };
-        reports.push(PartReport {
-            key: search.part.key.as_ref().map(|k| k.to_string()),
-            valid: verdict,
-            cause,
-            calls: search.part.calls_before_reduction,
-            searched_calls: search.part.calls.len(),
-            steps: search.steps,
-            memo_entries: search.memo_entries(),
-            witness,
-        });
-    }
-    Ok(Analysis {
+    let reports: Vec<PartReport> = slots
+        .into_iter()
+        .map(|s| match s {
+            Slot::Done(r) => r,
+            _ => unreachable!("every slot is done"),
+        })
+        .collect();
+    let valid = reports
+        .iter()
+        .fold(Validity::Valid, |v, r| v.and(r.valid));
+    Analysis {
         valid,
         calls,
         parts: reports,
-    })
+    }
+}
+
+fn report_done(done: &AtomicUsize, total: usize, progress: Option<&(dyn Fn(usize, usize) + Sync)>) {
+    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(report) = progress {
+        report(n, total);
+    }
+}
+
+/// The report of a part that was never searched.
+fn unsearched<M: Model>(part: &Part<M>, cause: &str) -> PartReport {
+    PartReport {
+        key: part.key.as_ref().map(|k| k.to_string()),
+        valid: Validity::Unknown,
+        cause: Some(cause.to_string()),
+        calls: part.calls_before_reduction,
+        searched_calls: part.calls.len(),
+        steps: 0,
+        memo_entries: 0,
+        witness: None,
+    }
+}
+
+/// The report of a finished search, with a witness when it is invalid.
+fn report<M: Model>(mut search: Search<M>, outcome: Progress, events: usize) -> PartReport {
+    let (valid, cause) = match outcome {
+        Progress::Valid => (Validity::Valid, None),
+        Progress::Invalid => (Validity::Invalid, None),
+        Progress::Stopped(why) if why == "cancelled" => {
+            (Validity::Unknown, Some(CANCELLED.to_string()))
+        }
+        Progress::Stopped(why) => (Validity::Unknown, Some(why)),
+        Progress::Pending => (Validity::Unknown, Some("search not finished".to_string())),
+    };
+    let witness = match (valid, search.frontier.take()) {
+        (Validity::Invalid, Some(frontier)) => {
+            Some(Witness::build(&mut search.part, &frontier, events))
+        }
+        _ => None,
+    };
+    PartReport {
+        key: search.part.key.as_ref().map(|k| k.to_string()),
+        valid,
+        cause,
+        calls: search.part.calls_before_reduction,
+        searched_calls: search.part.calls.len(),
+        steps: search.steps,
+        memo_entries: search.memo_entries(),
+        witness,
+    }
 }
 
 /// Why a history could not be checked at all.

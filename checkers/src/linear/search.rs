@@ -108,12 +108,11 @@ pub struct Search<M: Model> {
     /// allocation for all, not one per configuration.
     memo_sets: Vec<u64>,
     memo_bytes: usize,
-    released_entries: usize,
     cursor: u32,
     remaining_ok: usize,
     pub steps: u64,
     pub frontier: Option<Frontier<M::State>>,
-    frontier_pos: usize,
+    frontier_pos: u32,
     finished: Option<Progress>,
 }
 
@@ -147,7 +146,7 @@ impl<M: Model> Search<M> {
             }
         }
         // Events in history order: a call at its invoke, a return at its completion.
-        let mut events: Vec<(usize, u32)> = Vec::with_capacity(2 * n);
+        let mut events: Vec<(u32, u32)> = Vec::with_capacity(2 * n);
         for (i, c) in part.calls.iter().enumerate() {
             events.push((c.invoke, call_entry(i as u32)));
             if let Some(done) = c.complete {
@@ -161,7 +160,7 @@ impl<M: Model> Search<M> {
         let returns_at = |e: u32| {
             part.calls[((e - 1) / 2) as usize]
                 .complete
-                .unwrap_or(usize::MAX)
+                .unwrap_or(u32::MAX)
         };
         let mut run_start = 0;
         for i in 0..=events.len() {
@@ -196,7 +195,6 @@ impl<M: Model> Search<M> {
             memo: HashTable::new(),
             memo_sets: Vec::new(),
             memo_bytes: 0,
-            released_entries: 0,
             cursor: next[HEAD as usize],
             remaining_ok,
             steps: 0,
@@ -218,9 +216,9 @@ impl<M: Model> Search<M> {
         self.memo_bytes
     }
 
-    /// Configurations explored (kept after the memo itself is released).
+    /// Configurations explored.
     pub fn memo_entries(&self) -> usize {
-        self.memo.len().max(self.released_entries)
+        self.memo.len()
     }
 
     fn is_linearized(&self, c: u32) -> bool {
@@ -394,7 +392,7 @@ impl<M: Model> Search<M> {
     }
 
     fn record_frontier(&mut self, c: u32) {
-        let pos = self.part.calls[c as usize].complete.unwrap_or(usize::MAX);
+        let pos = self.part.calls[c as usize].complete.unwrap_or(u32::MAX);
         match &mut self.frontier {
             Some(_) if pos < self.frontier_pos => {}
             Some(f) if pos == self.frontier_pos => {
@@ -500,14 +498,5 @@ impl<M: Model> Search<M> {
         };
         self.finished = Some(verdict.clone());
         verdict
-    }
-
-    /// Frees the memo once a verdict is in: the frontier is all the report needs.
-    pub fn release_memory(&mut self) {
-        self.released_entries = self.memo.len();
-        self.memo_bytes = 0;
-        self.memo = HashTable::new();
-        self.memo_sets = Vec::new();
-        self.stack = Vec::new();
     }
 }

@@ -33,7 +33,7 @@ fn brute_force<M: Model>(history: &History, model: &M) -> bool {
             .iter()
             .filter_map(|&c| calls[c].complete)
             .min()
-            .unwrap_or(usize::MAX);
+            .unwrap_or(u32::MAX);
         for c in 0..calls.len() {
             if done[c] || calls[c].invoke > first_return {
                 continue;

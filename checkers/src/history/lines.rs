@@ -1,0 +1,136 @@
+//! The lines of a history, one at a time: numbered from 1, without their line ends (`\n` or
+//! `\r\n`), checked to be UTF-8, and without a byte-order mark at the start of the file.
+//!
+//! Readers of line-based formats pull lines from here rather than from a string of the whole
+//! file, so that a history of tens of millions of lines is never all in memory as text.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use super::ReadError;
+
+/// A source of numbered lines. See the module documentation.
+pub(super) struct Lines<'p, R> {
+    reader: R,
+    path: &'p Path,
+    buf: Vec<u8>,
+    /// The number of the line in `buf`.
+    line: usize,
+    /// Bytes of the file before the line in `buf`.
+    offset: u64,
+}
+
+impl<'p, R: BufRead> Lines<'p, R> {
+    pub(super) fn new(reader: R, path: &'p Path) -> Self {
+        Lines {
+            reader,
+            path,
+            buf: Vec::new(),
+            line: 0,
+            offset: 0,
+        }
+    }
+
+    /// The next line and its number, or `None` at the end of the file.
+    pub(super) fn next_line(&mut self) -> Result<Option<(usize, &str)>, ReadError> {
+        self.offset += self.buf.len() as u64;
+        self.buf.clear();
+        let read = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|source| ReadError::Io {
+                path: self.path.to_owned(),
+                source,
+            })?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        let mut end = self.buf.len();
+        if self.buf[..end].ends_with(b"\n") {
+            end -= 1;
+            if self.buf[..end].ends_with(b"\r") {
+                end -= 1;
+            }
+        }
+        let start = if self.line == 1 && self.buf.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let bytes = &self.buf[start..end.max(start)];
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(Some((self.line, text))),
+            Err(e) => Err(ReadError::Parse {
+                path: self.path.to_owned(),
+                line: self.line,
+                message: format!(
+                    "invalid UTF-8 at byte {}",
+                    self.offset + (start + e.valid_up_to()) as u64
+                ),
+            }),
+        }
+    }
+}
+
+/// The UTF-8 byte-order mark, which some Windows editors put at the start of a text file.
+pub(super) const BOM: &[u8] = "\u{feff}".as_bytes();
+
+/// The whole text of `bytes`, for the formats that are not read line by line; an invalid byte is
+/// an error at its line.
+pub(super) fn whole_text<'b>(bytes: &'b [u8], path: &Path) -> Result<&'b str, ReadError> {
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        ReadError::Parse {
+            path: path.to_owned(),
+            line,
+            message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(bytes: &[u8]) -> Result<Vec<(usize, String)>, ReadError> {
+        let mut lines = Lines::new(bytes, Path::new("t"));
+        let mut out = Vec::new();
+        while let Some((n, text)) = lines.next_line()? {
+            out.push((n, text.to_string()));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn splits_on_lf_and_crlf_keeps_a_lone_cr_and_a_last_line_without_end() {
+        let got = all(b"a\r\nb\n\nc\rd\ne").unwrap();
+        let want = [(1, "a"), (2, "b"), (3, ""), (4, "c\rd"), (5, "e")];
+        assert_eq!(got, want.map(|(n, s)| (n, s.to_string())));
+        assert!(all(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_on_the_first_line_only() {
+        let bom = "\u{feff}";
+        let got = all(format!("{bom}a\n{bom}b\n").as_bytes()).unwrap();
+        assert_eq!(got[0].1, "a");
+        assert_eq!(got[1].1, bom.to_string() + "b");
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_line_and_byte() {
+        match all(b"ok\nfine\nba\xffd\n") {
+            Err(ReadError::Parse { line, message, .. }) => {
+                assert_eq!(line, 3);
+                assert_eq!(message, "invalid UTF-8 at byte 10");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
