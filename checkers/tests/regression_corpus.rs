@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faultline_checkers::history::{read_history, Format, ReadError, ReadOptions};
-use faultline_checkers::linear::{check_by_name, CheckOptions, Validity};
+use faultline_checkers::linear::{
+    check_by_name, check_file, CheckOptions, FileCheckError, Validity,
+};
 use faultline_checkers::model::{ModelConfig, NilRead};
 
 /// What a case's `.expect` file asks.
@@ -174,11 +176,25 @@ fn judge(history: &Path, case: &Case) -> Result<(), String> {
         time_limit: Some(Duration::from_secs(20)),
         ..CheckOptions::default()
     };
-    match (
-        check_by_name(&loaded.history, model, config, &options, None),
-        want_line,
-        reason,
-    ) {
+    // Checking the file as it is read must come to the same end as reading it first.
+    let streamed = check_file(history, &case.options, model, |_| config.clone(), &options, None);
+    let whole = check_by_name(&loaded.history, model, config.clone(), &options, None);
+    match (&streamed, &whole) {
+        (Ok(s), Ok(w)) if s.analysis.valid != w.valid => {
+            return Err(format!(
+                "checked as read: {}, read then checked: {}",
+                s.analysis.valid, w.valid
+            ))
+        }
+        (Ok(_), Err(e)) | (Err(FileCheckError::Check(e)), Ok(_)) => {
+            return Err(format!("only one way of checking failed: {e}"))
+        }
+        (Err(e), _) if !matches!(e, FileCheckError::Check(_)) => {
+            return Err(format!("checking as read failed: {e}"))
+        }
+        _ => {}
+    }
+    match (whole, want_line, reason) {
         (Ok(a), Some(valid), _) if a.valid == valid => Ok(()),
         (Ok(a), Some(valid), _) => Err(format!(
             "expected {model} {valid}, got {} ({:?})",

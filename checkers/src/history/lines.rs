@@ -73,6 +73,45 @@ impl<'p, R: BufRead> Lines<'p, R> {
     }
 }
 
+/// The source line of every op of a history, kept as the few places where consecutive ops stop
+/// being on consecutive lines (a blank line, a comment, log noise, an op over several lines):
+/// for faultline's own JSONL that is nothing at all, where a `Vec<u32>` would cost 4 bytes an op.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineMap {
+    /// (position of an op, its line), by position; ops after it follow on consecutive lines.
+    jumps: Vec<(usize, usize)>,
+    len: usize,
+}
+
+impl LineMap {
+    /// Records that the next op (at position `len()`) starts at `line`.
+    pub fn push(&mut self, line: usize) {
+        if self.len == 0 || self.line(self.len) != line {
+            self.jumps.push((self.len, line));
+        }
+        self.len += 1;
+    }
+
+    /// The line of the op at `position`, or `position + 1` when nothing was recorded, as
+    /// [`History::line`](super::History::line) does.
+    pub fn line(&self, position: usize) -> usize {
+        let after = self.jumps.partition_point(|&(p, _)| p <= position);
+        match after.checked_sub(1).map(|j| self.jumps[j]) {
+            Some((p, line)) => line + (position - p),
+            None => position + 1,
+        }
+    }
+
+    /// The number of ops recorded.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// The UTF-8 byte-order mark, which some Windows editors put at the start of a text file.
 pub(super) const BOM: &[u8] = "\u{feff}".as_bytes();
 
@@ -121,6 +160,22 @@ mod tests {
         let got = all(format!("{bom}a\n{bom}b\n").as_bytes()).unwrap();
         assert_eq!(got[0].1, "a");
         assert_eq!(got[1].1, bom.to_string() + "b");
+    }
+
+    #[test]
+    fn a_line_map_keeps_only_the_jumps() {
+        let mut map = LineMap::default();
+        for line in [1, 2, 3, 7, 8, 20, 22, 23] {
+            map.push(line);
+        }
+        assert_eq!(map.jumps, vec![(0, 1), (3, 7), (5, 20), (6, 22)]);
+        let lines: Vec<usize> = (0..8).map(|i| map.line(i)).collect();
+        assert_eq!(lines, vec![1, 2, 3, 7, 8, 20, 22, 23]);
+        assert_eq!(map.len(), 8);
+        let mut plain = LineMap::default();
+        (1..=1000).for_each(|l| plain.push(l));
+        assert_eq!(plain.jumps, vec![(0, 1)]);
+        assert_eq!(LineMap::default().line(4), 5);
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod corruption_tests;
 mod robustness_tests;
 
 pub use json_value::value_from_json;
+pub use lines::LineMap;
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
 pub use well_formed::check_well_formed;
@@ -153,16 +154,7 @@ fn read_from(
     };
     let format = match options.format {
         Some(f) => f,
-        None => {
-            // The first megabyte is plenty to find the first line that says what the file is.
-            let head = reader.fill_buf().map_err(io_error)?;
-            let head = head.strip_prefix(lines::BOM).unwrap_or(head);
-            let valid = match std::str::from_utf8(head) {
-                Ok(text) => text,
-                Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
-            };
-            detect_format(path, valid)
-        }
+        None => sniff_format(&mut reader, path)?,
     };
     let mut rules = WellFormed::default();
     let mut emit = |op: Op, line: usize| {
@@ -185,6 +177,30 @@ fn read_from(
         }
     }
     Ok(format)
+}
+
+/// The format of a history file, as [`read_history`] would decide it without a format given.
+pub fn detect_file_format(path: &Path) -> Result<Format, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    sniff_format(&mut std::io::BufReader::with_capacity(1 << 20, file), path)
+}
+
+/// The format from the extension, or from the first lines (not consumed) of `reader`.
+fn sniff_format(reader: &mut impl BufRead, path: &Path) -> Result<Format, ReadError> {
+    // The first megabyte is plenty to find the first line that says what the file is.
+    let head = reader.fill_buf().map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let head = head.strip_prefix(lines::BOM).unwrap_or(head);
+    let valid = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    Ok(detect_format(path, valid))
 }
 
 /// Picks a format from the file's extension, then from its first meaningful bytes.

@@ -9,6 +9,7 @@
 //! waits. Once a part is invalid the others are cancelled (unless every key is wanted), since the
 //! verdict can no longer change.
 
+mod file;
 pub mod prepare;
 pub mod search;
 pub mod witness;
@@ -23,7 +24,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::history::History;
-use crate::model::Model;
+use crate::model::{with_model, Model, WithModel};
+pub use file::{check_file, FileCheck, FileCheckError};
 pub use prepare::PrepareError;
 use prepare::Part;
 use search::{Limits, Progress, Search};
@@ -293,17 +295,23 @@ pub fn check_by_name(
     options: &CheckOptions,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<Analysis, CheckError> {
-    use crate::model::*;
-    let analysis = match model {
-        "register" => check(history, &Register::new(config), options, progress)?,
-        "cas-register" => check(history, &Register::cas(config), options, progress)?,
-        "kv" => check(history, &Kv::new(config), options, progress)?,
-        "mutex" => check(history, &Mutex, options, progress)?,
-        "set" => check(history, &Set::new(config), options, progress)?,
-        "unordered-queue" => check(history, &UnorderedQueue::new(), options, progress)?,
-        "fifo-queue" => check(history, &FifoQueue::new(), options, progress)?,
-        "counter" => check(history, &Counter::new(config), options, progress)?,
-        other => return Err(CheckError::UnknownModel(other.to_string())),
+    struct Task<'a> {
+        history: &'a History,
+        options: &'a CheckOptions,
+        progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    }
+    impl WithModel for Task<'_> {
+        type Output = Result<Analysis, PrepareError>;
+        fn with<M: Model>(self, model: M) -> Self::Output {
+            check(self.history, &model, self.options, self.progress)
+        }
+    }
+    let task = Task {
+        history,
+        options,
+        progress,
     };
+    let analysis = with_model(model, config, task)
+        .ok_or_else(|| CheckError::UnknownModel(model.to_string()))??;
     Ok(analysis)
 }

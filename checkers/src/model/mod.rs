@@ -154,6 +154,28 @@ pub trait Model: Clone + Send + Sync {
     fn explain(&self, state: &Self::State, op: &Self::Op) -> String;
 }
 
+/// Something to do with a model chosen by name. A closure cannot be generic over the model, so
+/// callers that pick a model by name implement this, and [`with_model`] holds the one `match`.
+pub trait WithModel {
+    type Output;
+    fn with<M: Model>(self, model: M) -> Self::Output;
+}
+
+/// Runs `task` with the model that `--model` calls `name`; `None` when no model has that name.
+pub fn with_model<T: WithModel>(name: &str, config: ModelConfig, task: T) -> Option<T::Output> {
+    Some(match name {
+        "register" => task.with(Register::new(config)),
+        "cas-register" => task.with(Register::cas(config)),
+        "kv" => task.with(Kv::new(config)),
+        "mutex" => task.with(Mutex),
+        "set" => task.with(Set::new(config)),
+        "unordered-queue" => task.with(UnorderedQueue::new()),
+        "fifo-queue" => task.with(FifoQueue::new()),
+        "counter" => task.with(Counter::new(config)),
+        _ => return None,
+    })
+}
+
 /// The names of the models faultline knows, for `--model`.
 pub const MODEL_NAMES: &[&str] = &[
     "register",
