@@ -10,6 +10,7 @@
 //! verdict can no longer change.
 
 mod file;
+mod memo;
 pub mod prepare;
 pub mod search;
 pub mod witness;
@@ -28,7 +29,7 @@ use crate::model::{with_model, Model, WithModel};
 pub use file::{check_file, FileCheck, FileCheckError};
 pub use prepare::PrepareError;
 use prepare::Part;
-use search::{Limits, Progress, Search};
+use search::{Limits, MemoryBudget, Progress, Search};
 pub use witness::{OpSummary, Witness};
 
 /// A checker's verdict. Composition: invalid beats unknown beats valid.
@@ -73,7 +74,8 @@ pub struct CheckOptions {
     /// Split by key (P-compositionality); off checks the whole history as one object.
     pub partition: bool,
     pub time_limit: Option<Duration>,
-    /// Bound on the search memos of all parts together, in bytes.
+    /// Bound on the search memos of all parts together, in bytes: a memo that would grow past
+    /// it stops its search with an unknown verdict.
     pub memory_limit: usize,
     /// Check every key even after one is found invalid (for reports listing every bad key).
     pub all_keys: bool,
@@ -167,19 +169,19 @@ pub fn search_parts<M: Model>(
     let mut slots: Vec<Slot<M>> = parts.into_iter().map(Slot::Waiting).collect();
     let invalid_found = AtomicBool::new(false);
     let done = AtomicUsize::new(0);
-    let memo_total = AtomicUsize::new(0);
-    let deadline = options.time_limit.map(|t| started + t);
+    let memory_used = AtomicUsize::new(0);
     let all_keys = options.all_keys;
     let cancelled = || !all_keys && invalid_found.load(Ordering::Relaxed);
+    let limits = Limits {
+        deadline: options.time_limit.map(|t| started + t),
+        memory: MemoryBudget {
+            limit: options.memory_limit,
+            used: &memory_used,
+        },
+        cancelled: &cancelled,
+    };
     let mut budget = FIRST_BUDGET;
     while slots.iter().any(|s| !matches!(s, Slot::Done(_))) {
-        // Each part may use what the others leave of the memory bound.
-        let used = memo_total.load(Ordering::Relaxed);
-        let limits = Limits {
-            deadline,
-            memory_bytes: options.memory_limit.saturating_sub(used),
-            cancelled: &cancelled,
-        };
         slots
             .par_iter_mut()
             .filter(|s| !matches!(s, Slot::Done(_)))
@@ -194,10 +196,7 @@ pub fn search_parts<M: Model>(
                     Slot::Running(search) => search,
                     Slot::Done(_) | Slot::Moving => unreachable!("only unfinished slots run"),
                 };
-                let before = search.memo_bytes();
                 let result = search.run(budget, &limits);
-                let grown = search.memo_bytes().saturating_sub(before);
-                memo_total.fetch_add(grown, Ordering::Relaxed);
                 if result == Progress::Pending {
                     *slot = Slot::Running(search);
                     return;
@@ -205,7 +204,7 @@ pub fn search_parts<M: Model>(
                 if result == Progress::Invalid {
                     invalid_found.store(true, Ordering::Relaxed);
                 }
-                memo_total.fetch_sub(search.memo_bytes(), Ordering::Relaxed);
+                memory_used.fetch_sub(search.memory_reported(), Ordering::Relaxed);
                 *slot = Slot::Done(report(search, result, events));
                 report_done(&done, total, progress);
             });

@@ -10,6 +10,8 @@
 //! - An `ok` call that every state accepts without changing (a read of nil under Knossos'
 //!   reading) can be linearized at any point of its window in any linearization of the others,
 //!   so it is removed too.
+//! - A call of unknown outcome whose effect no other call could observe (a register's crashed
+//!   write of a value nobody read) is removed, as the model decides ([`Model::unobservable`]).
 //! - Keys are independent objects (P-compositionality, Herlihy & Wing): a history is
 //!   linearizable iff each key's sub-history is. Each key becomes its own part.
 
@@ -227,6 +229,7 @@ impl<M: Model> Preparer<M> {
             if !part.calls.is_sorted_by_key(|c| c.invoke) {
                 part.calls.sort_unstable_by_key(|c| c.invoke);
             }
+            drop_unobservable(part);
             part.calls.shrink_to_fit();
         }
         Ok(parts)
@@ -244,4 +247,24 @@ pub fn prepare<M: Model>(
         preparer.push(op);
     }
     preparer.finish()
+}
+
+/// Leaves out the calls of unknown outcome whose effect nobody could observe (see
+/// [`Model::unobservable`]).
+fn drop_unobservable<M: Model>(part: &mut Part<M>) {
+    if part.calls.iter().all(|c| c.complete.is_some()) {
+        return;
+    }
+    let ops: Vec<&M::Op> = part.calls.iter().map(|c| &c.op).collect();
+    let known: Vec<bool> = part.calls.iter().map(|c| c.complete.is_some()).collect();
+    let drop = part.model.unobservable(&ops, &known);
+    if !drop.iter().any(|&d| d) {
+        return;
+    }
+    let mut i = 0;
+    part.calls.retain(|c| {
+        let keep = c.complete.is_some() || !drop.get(i).copied().unwrap_or(false);
+        i += 1;
+        keep
+    });
 }
