@@ -16,6 +16,8 @@ pub mod search;
 pub mod witness;
 
 #[cfg(test)]
+mod keyed_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -17,7 +17,7 @@ struct PlainCall<O> {
 /// engine but the model: its own pairing of invokes and completions, no memo, no reductions
 /// beyond dropping fails, the whole history as one object; unknown-outcome calls may be
 /// linearized or left out.
-fn brute_force<M: Model>(history: &History, model: &M) -> bool {
+pub(super) fn brute_force<M: Model>(history: &History, model: &M) -> bool {
     let mut model = model.clone();
     let mut open: std::collections::HashMap<Process, usize> = Default::default();
     let mut calls = Vec::new();
@@ -93,7 +93,7 @@ fn brute_force<M: Model>(history: &History, model: &M) -> bool {
 }
 
 /// The number of cases: `PROPTEST_CASES` when set (to search harder), else `default`.
-fn cases(default: u32) -> ProptestConfig {
+pub(super) fn cases(default: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -101,7 +101,7 @@ fn cases(default: u32) -> ProptestConfig {
     ProptestConfig::with_cases(cases)
 }
 
-fn op(process: u64, kind: OpType, f: &str, value: Value) -> Op {
+pub(super) fn op(process: u64, kind: OpType, f: &str, value: Value) -> Op {
     Op {
         index: 0,
         time: None,
@@ -114,14 +114,14 @@ fn op(process: u64, kind: OpType, f: &str, value: Value) -> Op {
     }
 }
 
-fn history(mut ops: Vec<Op>) -> History {
+pub(super) fn history(mut ops: Vec<Op>) -> History {
     for (i, o) in ops.iter_mut().enumerate() {
         o.index = i as u64;
     }
     History::from_ops(ops)
 }
 
-fn cas_register() -> Register {
+pub(super) fn cas_register() -> Register {
     Register::cas(ModelConfig::default())
 }
 
@@ -133,7 +133,7 @@ fn verdict(h: &History) -> Validity {
 
 use OpType::{Info, Invoke, Ok as Done};
 
-fn pair(a: i64, b: i64) -> Value {
+pub(super) fn pair(a: i64, b: i64) -> Value {
     Value::Vector(vec![Value::Int(a), Value::Int(b)].into())
 }
 
@@ -318,7 +318,7 @@ fn hundreds_of_concurrent_crashed_writes_end_in_unknown_at_the_memory_limit() {
 /// A history made by running random operations on a real sequential register, each taking
 /// effect at a point inside its invoke..completion window: linearizable by construction.
 #[derive(Debug, Clone)]
-struct Planned {
+pub(super) struct Planned {
     process: u64,
     f: u8,
     a: i64,
@@ -330,10 +330,15 @@ struct Planned {
     crash_applies: bool,
 }
 
-fn planned() -> impl Strategy<Value = Vec<Planned>> {
+pub(super) fn planned() -> impl Strategy<Value = Vec<Planned>> {
+    planned_n(3, 8)
+}
+
+/// Plans of up to `ops` operations by `processes` processes.
+pub(super) fn planned_n(processes: u64, ops: usize) -> impl Strategy<Value = Vec<Planned>> {
     prop::collection::vec(
         (
-            0u64..3,
+            0u64..processes,
             0u8..3,
             0i64..5,
             0i64..5,
@@ -343,10 +348,10 @@ fn planned() -> impl Strategy<Value = Vec<Planned>> {
             prop::bool::weighted(0.15),
             any::<bool>(),
         ),
-        1..8,
+        1..ops,
     )
-    .prop_map(|raw| {
-        let mut free_at = [0u32; 3];
+    .prop_map(move |raw| {
+        let mut free_at = vec![0u32; processes as usize];
         raw.into_iter()
             .map(|(process, f, a, b, gap, d1, d2, crash, crash_applies)| {
                 let start = free_at[process as usize] + gap;
@@ -370,25 +375,32 @@ fn planned() -> impl Strategy<Value = Vec<Planned>> {
 }
 
 /// Builds the history of a plan; processes that crash are renumbered for their later calls.
-fn realise(plan: &[Planned]) -> History {
+pub(super) fn realise(plan: &[Planned]) -> History {
+    realise_keyed(plan, &[])
+}
+
+/// Builds the history of a plan whose op `i` acts on key `keys[i]` (no key when `keys` is
+/// short): one real register per key.
+pub(super) fn realise_keyed(plan: &[Planned], keys: &[u8]) -> History {
     let mut order: Vec<usize> = (0..plan.len()).collect();
     order.sort_by_key(|&i| (plan[i].effect, i));
-    let mut reg = Value::Nil;
+    let mut registers: std::collections::HashMap<Option<u8>, Value> = Default::default();
     let mut result: Vec<(Value, bool)> = vec![(Value::Nil, true); plan.len()];
     for &i in &order {
         let p = &plan[i];
         if p.crash && !p.crash_applies {
             continue;
         }
+        let reg = registers.entry(keys.get(i).copied()).or_default();
         result[i] = match p.f {
             0 => (reg.clone(), true),
             1 => {
-                reg = Value::Int(p.a);
+                *reg = Value::Int(p.a);
                 (Value::Int(p.a), true)
             }
             _ => {
-                if reg == Value::Int(p.a) {
-                    reg = Value::Int(p.b);
+                if *reg == Value::Int(p.a) {
+                    *reg = Value::Int(p.b);
                     (pair(p.a, p.b), true)
                 } else {
                     (pair(p.a, p.b), false)
@@ -402,31 +414,33 @@ fn realise(plan: &[Planned]) -> History {
         events.push((p.end, i, true));
     }
     events.sort();
-    let mut epoch = [0u64; 3];
+    let processes = plan.iter().map(|p| p.process + 1).max().unwrap_or(0);
+    let mut epoch = vec![0u64; processes as usize];
     let mut proc_of = vec![0u64; plan.len()];
     let mut ops = Vec::new();
     for (_, i, done) in events {
         let p = &plan[i];
         let f = ["read", "write", "cas"][p.f as usize];
+        let key = keys.get(i).map(|k| Value::Str(format!("k{k}").into()));
         let input = match p.f {
             0 => Value::Nil,
             1 => Value::Int(p.a),
             _ => pair(p.a, p.b),
         };
+        let keyed = |mut o: Op| {
+            o.key = key.clone();
+            o
+        };
         if !done {
-            proc_of[i] = p.process + 3 * epoch[p.process as usize];
-            ops.push(op(proc_of[i], Invoke, f, input));
+            proc_of[i] = p.process + processes * epoch[p.process as usize];
+            ops.push(keyed(op(proc_of[i], Invoke, f, input)));
         } else if p.crash {
-            ops.push(op(proc_of[i], Info, f, Value::Nil));
+            ops.push(keyed(op(proc_of[i], Info, f, Value::Nil)));
             epoch[p.process as usize] += 1;
         } else {
             let (value, applied) = result[i].clone();
-            ops.push(op(
-                proc_of[i],
-                if applied { Done } else { OpType::Fail },
-                f,
-                value,
-            ));
+            let kind = if applied { Done } else { OpType::Fail };
+            ops.push(keyed(op(proc_of[i], kind, f, value)));
         }
     }
     history(ops)
@@ -455,14 +469,6 @@ proptest! {
         let slow = brute_force(&h, &cas_register());
         prop_assert_eq!(fast == Validity::Valid, slow, "{:?}", h);
         prop_assert_ne!(fast, Validity::Unknown);
-    }
-
-    #[test]
-    fn the_verdict_does_not_depend_on_the_thread_count(plan in planned()) {
-        let h = realise(&plan);
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let a = one.install(|| verdict(&h));
-        prop_assert_eq!(a, verdict(&h));
     }
 }
 
