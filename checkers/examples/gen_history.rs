@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use faultline_checkers::history::{write_jsonl_op, Op, OpExtra, OpType, Process, Value};
 
-const USAGE: &str = "usage: gen_history [--ops N] [--keys K] [--concurrency C] [--info P] [--seed S] OUT.jsonl
+const USAGE: &str =
+    "usage: gen_history [--ops N] [--keys K] [--concurrency C] [--info P] [--seed S] OUT.jsonl
   --ops N          operations (invoke + completion pairs), default 1000000
   --keys K         independent keys, default 1000
   --concurrency C  client workers, default 20
@@ -214,7 +215,7 @@ fn generate(args: &Args) -> std::io::Result<u64> {
                 }
                 invoked += 1;
                 // Now and then the nemesis splits the cluster, or heals it.
-                if invoked % 50_000 == 0 {
+                if invoked.is_multiple_of(50_000) {
                     partitioned = !partitioned;
                     let (f, value) = if partitioned {
                         let grudge = Value::Map(
@@ -269,7 +270,12 @@ fn generate(args: &Args) -> std::io::Result<u64> {
                 worker.applies = rng.chance(0.5);
                 worker.result = None;
                 worker.phase = Phase::Effect;
-                let invoke = op(worker, OpType::Invoke, worker.input.clone(), node_extra(worker.node));
+                let invoke = op(
+                    worker,
+                    OpType::Invoke,
+                    worker.input.clone(),
+                    node_extra(worker.node),
+                );
                 emit(invoke, &mut out)?;
                 due.push(Reverse((now + 200_000 + rng.below(2_000_000), w)));
             }
@@ -302,7 +308,12 @@ fn generate(args: &Args) -> std::io::Result<u64> {
                 let node = NODES[worker.node];
                 let completion = if worker.crash {
                     let error = format!("{} on {node}: timed out after 1s", FS[worker.f]);
-                    op(worker, OpType::Info, worker.input.clone(), extra(node, Some(error)))
+                    op(
+                        worker,
+                        OpType::Info,
+                        worker.input.clone(),
+                        extra(node, Some(error)),
+                    )
                 } else {
                     let (kind, value) = worker.result.take().expect("took effect");
                     let error = (kind == OpType::Fail).then(|| "compare failed".to_string());

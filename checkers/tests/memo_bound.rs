@@ -122,7 +122,10 @@ fn the_memory_limit_bounds_what_the_search_allocates() {
             peak >> 20,
             limit >> 20
         );
-        assert!(peak >= limit / 4, "the memo stopped far below the limit: {peak}");
+        assert!(
+            peak >= limit / 4,
+            "the memo stopped far below the limit: {peak}"
+        );
 
         let h = crashed_adds(120);
         let (cause, peak) = peak_of(limit, |o| {

@@ -130,7 +130,12 @@ fn parse_outcome(text: &str) -> Result<Expect, String> {
 fn judge(history: &Path, case: &Case) -> Result<(), String> {
     let loaded = read_history(history, &case.options);
     let (want_line, reason, model) = match (&case.expect, loaded) {
-        (Expect::Error { line, reason }, Err(ReadError::Parse { line: got, message, .. })) => {
+        (
+            Expect::Error { line, reason },
+            Err(ReadError::Parse {
+                line: got, message, ..
+            }),
+        ) => {
             let shown = ReadError::Parse {
                 path: history.to_owned(),
                 line: got,
@@ -177,7 +182,14 @@ fn judge(history: &Path, case: &Case) -> Result<(), String> {
         ..CheckOptions::default()
     };
     // Checking the file as it is read must come to the same end as reading it first.
-    let streamed = check_file(history, &case.options, model, |_| config.clone(), &options, None);
+    let streamed = check_file(
+        history,
+        &case.options,
+        model,
+        |_| config.clone(),
+        &options,
+        None,
+    );
     let whole = check_by_name(&loaded.history, model, config.clone(), &options, None);
     match (&streamed, &whole) {
         (Ok(s), Ok(w)) if s.analysis.valid != w.valid => {
@@ -403,7 +415,9 @@ mod harness {
             assert!(parse_expect(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(
-            parse_expect("# why\nformat: edn\nindependent: true\nexpect: kv refuses: no operation\n"),
+            parse_expect(
+                "# why\nformat: edn\nindependent: true\nexpect: kv refuses: no operation\n"
+            ),
             Ok(Case {
                 options: ReadOptions {
                     format: Some(Format::Edn),

@@ -105,7 +105,12 @@ fn realise(plan: &[Planned]) -> History {
         }
         pending.push((
             p.overlap,
-            op(Process::Client(process), p.end, FS[p.f], Value::Int(p.value)),
+            op(
+                Process::Client(process),
+                p.end,
+                FS[p.f],
+                Value::Int(p.value),
+            ),
         ));
         let mut still = Vec::new();
         for (due, done) in pending.drain(..) {
@@ -326,7 +331,10 @@ fn plant(
         Fault::UnknownType => {
             let kind = h.ops[at].kind.name();
             let (from, to) = match written {
-                Written::Jsonl => (format!("\"type\":\"{kind}\""), format!("\"type\":\"{kind}x\"")),
+                Written::Jsonl => (
+                    format!("\"type\":\"{kind}\""),
+                    format!("\"type\":\"{kind}x\""),
+                ),
                 Written::JepsenLog => (format!("\t:{kind}\t"), format!("\t:{kind}x\t")),
                 _ => (format!(":type :{kind}"), format!(":type :{kind}x")),
             };

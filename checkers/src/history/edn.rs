@@ -405,7 +405,10 @@ mod tests {
             Value::Vector(vec![Value::Int(2)].into())
         );
         assert_eq!(parse_value("#_ #_ 1 2 3").unwrap(), Value::Int(3));
-        assert_eq!(parse_value("[#_ 1 #_ 2]").unwrap(), Value::Vector(Box::new([])));
+        assert_eq!(
+            parse_value("[#_ 1 #_ 2]").unwrap(),
+            Value::Vector(Box::new([]))
+        );
         assert_eq!(
             parse_value("{:a 1 #_ :b}").unwrap(),
             Value::Map(vec![(kw("a"), Value::Int(1))].into())

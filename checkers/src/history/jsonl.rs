@@ -11,8 +11,8 @@ use std::path::Path;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::json_value::{oversized_integer, JsonIn};
-use super::op_fields::{Field, OpFields};
 use super::lines::Lines;
+use super::op_fields::{Field, OpFields};
 use super::{Emit, FnNames, ReadError};
 
 pub(super) fn read<R: BufRead>(

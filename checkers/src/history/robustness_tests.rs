@@ -85,12 +85,11 @@ fn json_value() -> impl Strategy<Value = Value> + Clone {
             -1e15f64..1e15,
             -1.0f64..1.0,
         ]
-            .prop_filter("finite and exact in serde_json", |x| {
-                x.is_finite()
-                    && serde_json::from_str::<f64>(&serde_json::to_string(x).unwrap()).ok()
-                        == Some(*x)
-            })
-            .prop_map(Value::Float),
+        .prop_filter("finite and exact in serde_json", |x| {
+            x.is_finite()
+                && serde_json::from_str::<f64>(&serde_json::to_string(x).unwrap()).ok() == Some(*x)
+        })
+        .prop_map(Value::Float),
         any::<String>().prop_map(|s| Value::Str(s.into())),
     ];
     leaf.prop_recursive(4, 32, 4, |inner| {

@@ -105,7 +105,9 @@ mod tests {
     use crate::model::NilRead;
 
     fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/regressions")
+            .join(name)
     }
 
     fn config(format: Format) -> ModelConfig {
@@ -134,8 +136,15 @@ mod tests {
         for (name, model) in cases {
             let path = fixture(name);
             let options = CheckOptions::default();
-            let file = check_file(&path, &ReadOptions::default(), model, config, &options, None)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let file = check_file(
+                &path,
+                &ReadOptions::default(),
+                model,
+                config,
+                &options,
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
             let loaded = read_history(&path, &ReadOptions::default()).unwrap();
             let whole = check_by_name(
                 &loaded.history,
@@ -152,7 +161,13 @@ mod tests {
             let witnesses = |a: &Analysis| {
                 a.parts
                     .iter()
-                    .map(|p| (p.key.clone(), p.valid, p.witness.as_ref().map(|w| w.op.clone())))
+                    .map(|p| {
+                        (
+                            p.key.clone(),
+                            p.valid,
+                            p.witness.as_ref().map(|w| w.op.clone()),
+                        )
+                    })
                     .collect::<Vec<_>>()
             };
             assert_eq!(witnesses(&file.analysis), witnesses(&whole), "{name}");
@@ -166,24 +181,52 @@ mod tests {
     fn a_read_error_and_an_unknown_model_are_errors() {
         let options = CheckOptions::default();
         let bad = fixture("jsonl-invoke-after-crash.jsonl");
-        match check_file(&bad, &ReadOptions::default(), "cas-register", config, &options, None) {
+        match check_file(
+            &bad,
+            &ReadOptions::default(),
+            "cas-register",
+            config,
+            &options,
+            None,
+        ) {
             Err(FileCheckError::Read(ReadError::Parse { line: 3, .. })) => {}
             other => panic!("{other:?}"),
         }
         let good = fixture("jsonl-valid-register.jsonl");
-        match check_file(&good, &ReadOptions::default(), "queue", config, &options, None) {
+        match check_file(
+            &good,
+            &ReadOptions::default(),
+            "queue",
+            config,
+            &options,
+            None,
+        ) {
             Err(FileCheckError::Check(CheckError::UnknownModel(m))) => assert_eq!(m, "queue"),
             other => panic!("{other:?}"),
         }
         let refused = fixture("jsonl-cas-not-a-pair.jsonl");
-        let e = check_file(&refused, &ReadOptions::default(), "cas-register", config, &options, None)
-            .unwrap_err();
+        let e = check_file(
+            &refused,
+            &ReadOptions::default(),
+            "cas-register",
+            config,
+            &options,
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("[from to] pair"), "{e}");
         assert_eq!(
-            check_file(&good, &ReadOptions::default(), "cas-register", config, &options, None)
-                .unwrap()
-                .analysis
-                .valid,
+            check_file(
+                &good,
+                &ReadOptions::default(),
+                "cas-register",
+                config,
+                &options,
+                None
+            )
+            .unwrap()
+            .analysis
+            .valid,
             Validity::Valid
         );
     }

@@ -187,9 +187,13 @@ impl<S: Hash + Eq + Clone> Memo<S> {
     pub(super) fn report(&mut self, budget: &MemoryBudget) -> bool {
         let now = self.bytes();
         if now >= self.reported {
-            budget.used.fetch_add(now - self.reported, Ordering::Relaxed);
+            budget
+                .used
+                .fetch_add(now - self.reported, Ordering::Relaxed);
         } else {
-            budget.used.fetch_sub(self.reported - now, Ordering::Relaxed);
+            budget
+                .used
+                .fetch_sub(self.reported - now, Ordering::Relaxed);
         }
         self.reported = now;
         budget.allows(0)
@@ -291,8 +295,13 @@ mod tests {
     /// What `lo` and `hi` must be, computed from scratch.
     fn bounds(set: &CallSet) -> (u32, u32) {
         let w = set.ok_words;
-        let lo = (0..w).find(|&i| set.bits[i as usize] != set.full(i)).unwrap_or(w);
-        let hi = (0..w).rev().find(|&i| set.bits[i as usize] != 0).map_or(0, |i| i + 1);
+        let lo = (0..w)
+            .find(|&i| set.bits[i as usize] != set.full(i))
+            .unwrap_or(w);
+        let hi = (0..w)
+            .rev()
+            .find(|&i| set.bits[i as usize] != 0)
+            .map_or(0, |i| i + 1);
         (lo, hi)
     }
 
@@ -360,7 +369,7 @@ mod tests {
         let mut grew = 0;
         let outcome = loop {
             set.flip(grew % 10);
-            match memo.visit(&set, &(grew as u32), 0, &tight) {
+            match memo.visit(&set, &grew, 0, &tight) {
                 Visit::Full => break Visit::Full,
                 _ => grew += 1,
             }

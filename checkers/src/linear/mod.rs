@@ -29,8 +29,8 @@ use serde::Serialize;
 use crate::history::History;
 use crate::model::{with_model, Model, WithModel};
 pub use file::{check_file, FileCheck, FileCheckError};
-pub use prepare::PrepareError;
 use prepare::Part;
+pub use prepare::PrepareError;
 use search::{Limits, MemoryBudget, Progress, Search};
 pub use witness::{OpSummary, Witness};
 
@@ -143,7 +143,13 @@ pub fn check<M: Model>(
 ) -> Result<Analysis, PrepareError> {
     let started = Instant::now();
     let parts = prepare::prepare(history, model, options.partition)?;
-    Ok(search_parts(parts, history.len(), started, options, progress))
+    Ok(search_parts(
+        parts,
+        history.len(),
+        started,
+        options,
+        progress,
+    ))
 }
 
 /// Where one part stands. A part's search (its event list, memo and stack) exists only while it
@@ -219,9 +225,7 @@ pub fn search_parts<M: Model>(
             _ => unreachable!("every slot is done"),
         })
         .collect();
-    let valid = reports
-        .iter()
-        .fold(Validity::Valid, |v, r| v.and(r.valid));
+    let valid = reports.iter().fold(Validity::Valid, |v, r| v.and(r.valid));
     Analysis {
         valid,
         calls,

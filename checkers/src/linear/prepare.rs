@@ -59,7 +59,10 @@ pub enum PrepareError {
         source: ModelError,
     },
     /// Positions are kept in 32 bits, to keep calls small.
-    #[error("the history has more than {} events, more than faultline can check", u32::MAX)]
+    #[error(
+        "the history has more than {} events, more than faultline can check",
+        u32::MAX
+    )]
     TooLong,
 }
 

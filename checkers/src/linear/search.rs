@@ -528,7 +528,10 @@ impl<M: Model> Search<M> {
 }
 
 fn memory_stop(limits: &Limits) -> Progress {
-    let used = limits.memory.used.load(std::sync::atomic::Ordering::Relaxed);
+    let used = limits
+        .memory
+        .used
+        .load(std::sync::atomic::Ordering::Relaxed);
     Progress::Stopped(format!(
         "memory limit reached ({} MB of search memo in all, limit {} MB)",
         used >> 20,

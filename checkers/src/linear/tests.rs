@@ -47,8 +47,16 @@ pub(super) fn brute_force<M: Model>(history: &History, model: &M) -> bool {
             outcome,
         };
         let op = model.compile(&call).expect("compiles");
-        let complete = if kind == Some(OpType::Ok) { completion } else { None };
-        calls.push(PlainCall { op, invoke, complete });
+        let complete = if kind == Some(OpType::Ok) {
+            completion
+        } else {
+            None
+        };
+        calls.push(PlainCall {
+            op,
+            invoke,
+            complete,
+        });
     }
     let init = model.init();
     fn go<M: Model>(
@@ -294,7 +302,13 @@ fn hundreds_of_concurrent_crashed_writes_end_in_unknown_at_the_time_limit() {
         time_limit: Some(std::time::Duration::from_secs(2)),
         ..CheckOptions::default()
     };
-    let a = check(&hundreds_of_crashed_writes(), &cas_register(), &options, None).unwrap();
+    let a = check(
+        &hundreds_of_crashed_writes(),
+        &cas_register(),
+        &options,
+        None,
+    )
+    .unwrap();
     assert_eq!(a.valid, Validity::Unknown);
     let cause = a.parts[0].cause.as_deref().unwrap_or("");
     assert!(cause.contains("limit reached"), "{cause}");
@@ -308,11 +322,21 @@ fn hundreds_of_concurrent_crashed_writes_end_in_unknown_at_the_memory_limit() {
         memory_limit: 16 << 20,
         ..CheckOptions::default()
     };
-    let a = check(&hundreds_of_crashed_writes(), &cas_register(), &options, None).unwrap();
+    let a = check(
+        &hundreds_of_crashed_writes(),
+        &cas_register(),
+        &options,
+        None,
+    )
+    .unwrap();
     assert_eq!(a.valid, Validity::Unknown);
     let cause = a.parts[0].cause.as_deref().unwrap_or("");
     assert!(cause.contains("memory limit reached"), "{cause}");
-    assert!(a.parts[0].memo_entries > 10_000, "{}", a.parts[0].memo_entries);
+    assert!(
+        a.parts[0].memo_entries > 10_000,
+        "{}",
+        a.parts[0].memo_entries
+    );
 }
 
 /// A history made by running random operations on a real sequential register, each taking
