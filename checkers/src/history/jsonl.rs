@@ -1,8 +1,9 @@
 //! faultline's `history.jsonl`: one JSON object per line, Jepsen's field names (DESIGN.md).
 //!
 //! Each line is deserialized straight into the op's fields; fields other than Jepsen's are
-//! skipped without building them. Blank lines are skipped, so a file being appended to while the
-//! test runs reads the same as a finished one up to its last complete line.
+//! skipped without building them. Blank lines are skipped. A last line cut short (a history still
+//! being written, or whose writer stopped mid-line) is an error that says so, rather than a
+//! history silently missing its last op.
 
 use std::fmt;
 use std::io::BufRead;
@@ -31,7 +32,17 @@ pub(super) fn read<R: BufRead>(
             line: line_no,
             message,
         };
-        let fields = read_fields(line).map_err(err)?;
+        let fields = read_fields(line).map_err(|(message, cut_short)| {
+            if cut_short && !lines.line_complete() {
+                err(format!(
+                    "the last line is cut short, with no newline after it ({message}): the \
+                     history was still being written, or its writer stopped mid-line; remove \
+                     the line to check the rest"
+                ))
+            } else {
+                err(message)
+            }
+        })?;
         let next_index = previous.map_or(0, |i| i.saturating_add(1));
         let op = fields.into_op(&mut names, next_index).map_err(err)?;
         previous = Some(op.index);
@@ -40,15 +51,19 @@ pub(super) fn read<R: BufRead>(
     Ok(())
 }
 
-/// One line's JSON object as op fields, or what was wrong with it.
-fn read_fields(line: &str) -> Result<OpFields, String> {
+/// One line's JSON object as op fields, or what was wrong with it and whether the line ended
+/// before the JSON did.
+fn read_fields(line: &str) -> Result<OpFields, (String, bool)> {
     let mut de = serde_json::Deserializer::from_str(line);
     let fields = OpObject
         .deserialize(&mut de)
         .and_then(|f| de.end().map(|()| f))
-        .map_err(json_message)?;
+        .map_err(|e| {
+            let eof = e.classify() == serde_json::error::Category::Eof;
+            (json_message(e), eof)
+        })?;
     if let Some(n) = oversized_integer(line) {
-        return Err(format!("integer {n} does not fit in 64 signed bits"));
+        return Err((format!("integer {n} does not fit in 64 signed bits"), false));
     }
     Ok(fields)
 }
@@ -207,6 +222,21 @@ mod tests {
         assert_eq!(line, 2);
         assert!(msg.starts_with("invalid JSON at column"), "{msg}");
         assert!(!msg.contains("line 1"), "{msg}");
+    }
+
+    #[test]
+    fn a_last_line_cut_short_says_so_and_one_inside_the_file_does_not() {
+        let whole = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n";
+        let (line, msg) = parse_err(&format!("{whole}{}", &whole[..20]));
+        assert_eq!(line, 2);
+        assert!(msg.contains("the last line is cut short"), "{msg}");
+        assert!(msg.contains("EOF while parsing"), "{msg}");
+        let (line, msg) = parse_err(&format!("{}\n{whole}", &whole[..20]));
+        assert_eq!(line, 1);
+        assert!(!msg.contains("cut short") && msg.contains("EOF"), "{msg}");
+        // A last line with its newline was written whole, just wrongly.
+        let (_, msg) = parse_err(&format!("{whole}{}\n", &whole[..20]));
+        assert!(!msg.contains("cut short"), "{msg}");
     }
 
     #[test]

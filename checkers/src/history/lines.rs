@@ -18,6 +18,8 @@ pub(super) struct Lines<'p, R> {
     line: usize,
     /// Bytes of the file before the line in `buf`.
     offset: u64,
+    /// Whether the line in `buf` ended with a newline (only the last line of a file may not).
+    complete: bool,
 }
 
 impl<'p, R: BufRead> Lines<'p, R> {
@@ -28,6 +30,7 @@ impl<'p, R: BufRead> Lines<'p, R> {
             buf: Vec::new(),
             line: 0,
             offset: 0,
+            complete: true,
         }
     }
 
@@ -47,7 +50,8 @@ impl<'p, R: BufRead> Lines<'p, R> {
         }
         self.line += 1;
         let mut end = self.buf.len();
-        if self.buf[..end].ends_with(b"\n") {
+        self.complete = self.buf.ends_with(b"\n");
+        if self.complete {
             end -= 1;
             if self.buf[..end].ends_with(b"\r") {
                 end -= 1;
@@ -109,6 +113,14 @@ impl LineMap {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+impl<R> Lines<'_, R> {
+    /// Whether the line last returned ended with a newline: a last line without one may have
+    /// been cut short by a writer that stopped.
+    pub(super) fn line_complete(&self) -> bool {
+        self.complete
     }
 }
 
