@@ -62,8 +62,13 @@ fn read_fields(line: &str) -> Result<OpFields, (String, bool)> {
             let eof = e.classify() == serde_json::error::Category::Eof;
             (json_message(e), eof)
         })?;
-    if let Some(n) = oversized_integer(line) {
-        return Err((format!("integer {n} does not fit in 64 signed bits"), false));
+    let read = |field: Option<&str>| field.is_none_or(|f| Field::from_name(f) != Field::Other);
+    if let Some((field, n)) = oversized_integer(line, read) {
+        let field = field.map(|f| format!("`{f}`: ")).unwrap_or_default();
+        return Err((
+            format!("{field}integer {n} does not fit in 64 signed bits"),
+            false,
+        ));
     }
     Ok(fields)
 }
@@ -263,6 +268,21 @@ mod tests {
             ));
             assert!(msg.contains("does not fit in 64"), "{msg}");
         }
+    }
+
+    #[test]
+    fn a_huge_integer_in_a_field_faultline_ignores_is_no_error() {
+        let h = parse_ok(
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"hash\":99999999999999999999}",
+        );
+        assert_eq!(h.ops.len(), 1);
+        let (_, msg) = parse_err(
+            "{\"hash\":99999999999999999999,\"process\":0,\"type\":\"invoke\",\"f\":\"w\",\"value\":[99999999999999999999]}",
+        );
+        assert!(
+            msg.starts_with("`value`: integer 99999999999999999999"),
+            "{msg}"
+        );
     }
 
     #[test]
