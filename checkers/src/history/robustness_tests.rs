@@ -287,6 +287,13 @@ fn samples() -> [String; 4] {
 }
 
 proptest! {
+    // The float strategy filters out the few floats serde_json reads back one ulp off; a run of
+    // hundreds of thousands of cases meets more than proptest's default of rejects.
+    #![proptest_config(ProptestConfig {
+        max_local_rejects: 1 << 24,
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         assert_reads_or_names_a_line(&bytes);
