@@ -56,6 +56,11 @@ bench: build
 		/usr/bin/time -f "$$f: wall %e s, peak %M KiB" $(BIN) check --model kv --no-partition $$f > /dev/null || true; done
 	@echo; echo "== the test harness's own cost per operation (in-process no-op client)"
 	$(BIN) bench --harness 5 --concurrency 10
+	@echo; echo "== a generated history of 10 million cas-register operations (20 M events, 10 000 keys)"
+	@h=/tmp/faultline-history-10m.jsonl; test -s $$h || { \
+		$(CARGO) run --release -q -p faultline-checkers --example gen_history -- \
+			--ops 10000000 --keys 10000 --concurrency 20 --seed 1 $$h.part && mv $$h.part $$h; }
+	/usr/bin/time -f "10M ops: wall %e s, peak %M KiB" $(BIN) check --model cas-register /tmp/faultline-history-10m.jsonl
 
 ## demo: install what is missing, build, bring up a 5-node local cluster, run a 60 s etcd
 ## register test with partitions, print the verdict and where the results are

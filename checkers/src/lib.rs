@@ -6,7 +6,14 @@
 //! parallel linearizability engine ([`linear`]) that decides whether a concurrent history could
 //! have come from those specifications.
 //!
-//! The crate is usable on its own: read a history, pick a model, call [`linear::check`].
+//! The crate is usable on its own: read a history, pick a model, call [`linear::check`]. For a
+//! history too large to hold (tens of millions of events), [`linear::check_file`] checks it as
+//! it is read, keeping only the compiled calls: a 10-million-operation register history takes
+//! about half a gigabyte.
+//!
+//! Bad input is an error naming the file, the line and what was expected, never a panic: the
+//! readers are fuzzed (`history/robustness_tests.rs`, `history/corruption_tests.rs`), and every
+//! broken input worth keeping is a case of `tests/regressions/`.
 
 pub mod history;
 pub mod linear;

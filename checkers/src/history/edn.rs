@@ -188,6 +188,12 @@ impl<'a> EdnReader<'a> {
                 Some(c @ (')' | ']' | '}')) => {
                     return self.err(format!("expected '{close}' but found '{c}'"))
                 }
+                // A discarded form inside a collection leaves nothing: `[1 #_ 2]` is `[1]`.
+                Some('#') if self.text[self.pos..].starts_with("#_") => {
+                    self.bump();
+                    self.bump();
+                    self.value(depth + 1)?;
+                }
                 Some(_) => items.push(self.value(depth + 1)?),
             }
         }
@@ -215,15 +221,20 @@ impl<'a> EdnReader<'a> {
                 let items = self.seq('}', depth)?;
                 Ok(Value::canonical_set(items))
             }
-            Some('_') => {
+            // `#_ a #_ b c` is `c`: a chain of discards is walked in a loop, not by recursion at
+            // the same depth, which a long enough chain would turn into a stack overflow.
+            Some('_') => loop {
                 self.bump();
                 self.value(depth + 1)?;
                 self.skip_blank();
                 if self.peek().is_none() || matches!(self.peek(), Some(')' | ']' | '}')) {
                     return self.err("#_ discards a form but none follows");
                 }
-                self.value(depth)
-            }
+                if !self.text[self.pos..].starts_with("#_") {
+                    return self.value(depth);
+                }
+                self.bump();
+            },
             Some('#') => {
                 self.bump();
                 match self.symbol_text() {
@@ -384,6 +395,26 @@ mod tests {
         let text = "[".repeat(100_000);
         let e = parse_value(&text).unwrap_err();
         assert!(e.message.contains("nesting"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_long_chain_of_discards_is_not_a_stack_overflow() {
+        let text = format!("[{}2]", "#_ 1 ".repeat(200_000));
+        assert_eq!(
+            parse_value(&text).unwrap(),
+            Value::Vector(vec![Value::Int(2)].into())
+        );
+        assert_eq!(parse_value("#_ #_ 1 2 3").unwrap(), Value::Int(3));
+        assert_eq!(
+            parse_value("[#_ 1 #_ 2]").unwrap(),
+            Value::Vector(Box::new([]))
+        );
+        assert_eq!(
+            parse_value("{:a 1 #_ :b}").unwrap(),
+            Value::Map(vec![(kw("a"), Value::Int(1))].into())
+        );
+        let e = parse_value("[1 #_]").unwrap_err();
+        assert!(e.message.contains("unexpected ']'"), "{}", e.message);
     }
 
     #[test]

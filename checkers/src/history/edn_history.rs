@@ -10,9 +10,14 @@ use std::path::Path;
 
 use super::edn::{EdnError, EdnReader};
 use super::op_fields::{brief, Field, OpFields};
-use super::{FnNames, History, Op, ReadError, Value};
+use super::{Emit, FnNames, Op, ReadError, Value};
 
-pub(super) fn parse(text: &str, path: &Path, independent: bool) -> Result<History, ReadError> {
+pub(super) fn read(
+    text: &str,
+    path: &Path,
+    independent: bool,
+    emit: &mut Emit,
+) -> Result<(), ReadError> {
     let err = |line: usize, message: String| ReadError::Parse {
         path: path.to_owned(),
         line,
@@ -22,7 +27,7 @@ pub(super) fn parse(text: &str, path: &Path, independent: bool) -> Result<Histor
     let close = reader.open_top_sequence();
     let open_line = reader.line();
     let mut names = FnNames::default();
-    let mut history = History::default();
+    let mut previous: Option<u64> = None;
     loop {
         if let Some(close) = close {
             if reader.close_top_sequence(close) {
@@ -51,13 +56,13 @@ pub(super) fn parse(text: &str, path: &Path, independent: bool) -> Result<Histor
         else {
             break;
         };
-        let next_index = history.ops.last().map_or(0, |o| o.index.saturating_add(1));
+        let next_index = previous.map_or(0, |i| i.saturating_add(1));
         let op =
             op_from_map(value, &mut names, next_index, independent).map_err(|m| err(line, m))?;
-        history.ops.push(op);
-        history.lines.push(u32::try_from(line).unwrap_or(u32::MAX));
+        previous = Some(op.index);
+        emit(op, line)?;
     }
-    Ok(history)
+    Ok(())
 }
 
 /// An EDN syntax error inside the op map that starts at `line`: reported at the op's line, as
@@ -114,10 +119,15 @@ fn split_tuple(op: &mut Op) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{OpType, Process};
+    use crate::history::{History, OpType, Process};
 
     fn read(text: &str, independent: bool) -> Result<History, ReadError> {
-        parse(text, Path::new("h.edn"), independent)
+        let options = crate::history::ReadOptions {
+            format: Some(crate::history::Format::Edn),
+            independent,
+        };
+        crate::history::parse_history(text.as_bytes(), Path::new("h.edn"), &options)
+            .map(|l| l.history)
     }
 
     fn line_and_message(r: Result<History, ReadError>) -> (usize, String) {

@@ -4,19 +4,23 @@
 //! log lines. Lines that are not operations are log noise and skipped. On a `fail` or `info` line a
 //! keyword value such as `:timed-out` is the reason, not a result, and is kept as the error.
 
+use std::io::BufRead;
 use std::path::Path;
 
 use super::edn::EdnReader;
-use super::{FnNames, History, Op, OpExtra, OpType, Process, ReadError, Value};
+use super::lines::Lines;
+use super::{Emit, FnNames, Op, OpExtra, OpType, Process, ReadError, Value};
 
 const MARKER: &str = "jepsen.util - ";
 
-pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
+pub(super) fn read<R: BufRead>(
+    lines: &mut Lines<R>,
+    path: &Path,
+    emit: &mut Emit,
+) -> Result<(), ReadError> {
     let mut names = FnNames::default();
-    let mut ops = Vec::new();
-    let mut lines = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
+    let mut index = 0;
+    while let Some((line_no, line)) = lines.next_line()? {
         let Some(at) = line.find(MARKER) else {
             continue;
         };
@@ -74,8 +78,8 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
             ),
             (_, v) => (v, None),
         };
-        ops.push(Op {
-            index: ops.len() as u64,
+        let op = Op {
+            index,
             time: None,
             process,
             kind,
@@ -83,15 +87,25 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
             key: None,
             value,
             extra,
-        });
-        lines.push(u32::try_from(line_no).unwrap_or(u32::MAX));
+        };
+        index += 1;
+        emit(op, line_no)?;
     }
-    Ok(History { ops, lines })
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::History;
+
+    fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
+        let options = crate::history::ReadOptions {
+            format: Some(crate::history::Format::JepsenLog),
+            independent: false,
+        };
+        crate::history::parse_history(text.as_bytes(), path, &options).map(|l| l.history)
+    }
 
     #[test]
     fn reads_tabs_spaces_and_skips_noise() {

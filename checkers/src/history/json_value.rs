@@ -80,41 +80,62 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
-/// The first integer literal of a JSON text that does not fit in an `i64`.
+/// The first integer literal of a JSON text that does not fit in an `i64`, with the name of the
+/// top-level field whose value holds it, among those for which `wanted` says yes.
 ///
 /// serde_json reads an integer too large for `u64` as a float, silently rounding it; a history's
 /// index, time or value must not change that way, so the reader looks for such literals in the
-/// raw text after a line parsed.
-pub(super) fn oversized_integer(json: &str) -> Option<&str> {
+/// raw text after a line parsed. Fields the reader ignores may hold any number: `wanted` skips
+/// them, so that a history is not refused for what faultline never reads.
+pub(super) fn oversized_integer<'a>(
+    json: &'a str,
+    wanted: impl Fn(Option<&str>) -> bool,
+) -> Option<(Option<&'a str>, &'a str)> {
     let bytes = json.as_bytes();
     let mut i = 0;
-    let mut in_string = false;
+    let mut depth = 0usize;
+    let mut field = None;
     while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match b {
-                b'\\' => i += 1,
-                b'"' => in_string = false,
-                _ => {}
+        match bytes[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                let text = &json[start..i.min(bytes.len())];
+                i += 1;
+                // At depth 1, a string followed by ':' names the field that follows.
+                let mut j = i;
+                while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                if depth == 1 && bytes.get(j) == Some(&b':') {
+                    field = Some(text);
+                }
             }
-            i += 1;
-        } else if b == b'"' {
-            in_string = true;
-            i += 1;
-        } else if b == b'-' || b.is_ascii_digit() {
-            let start = i;
-            while i < bytes.len()
-                && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-            {
+            b'{' | b'[' => {
+                depth += 1;
                 i += 1;
             }
-            let token = &json[start..i];
-            let integral = !token.contains(['.', 'e', 'E']);
-            if integral && token.len() >= 19 && token.parse::<i64>().is_err() {
-                return Some(token);
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
             }
-        } else {
-            i += 1;
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    i += 1;
+                }
+                let token = &json[start..i];
+                let integral = !token.contains(['.', 'e', 'E']);
+                if integral && token.len() >= 19 && token.parse::<i64>().is_err() && wanted(field) {
+                    return Some((field, token));
+                }
+            }
+            _ => i += 1,
         }
     }
     None
@@ -190,19 +211,34 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("does not fit"), "{e}");
+        let all = |_: Option<&str>| true;
         assert_eq!(
-            oversized_integer(r#"{"v":[1,-99999999999999999999999]}"#),
-            Some("-99999999999999999999999")
+            oversized_integer(r#"{"v":[1,-99999999999999999999999]}"#, all),
+            Some((Some("v"), "-99999999999999999999999"))
         );
         assert_eq!(
-            oversized_integer(r#"{"v":"99999999999999999999999","x":1e300}"#),
+            oversized_integer(r#"{"v":"99999999999999999999999","x":1e300}"#, all),
             None
         );
         assert_eq!(
-            oversized_integer(r#"{"v":"\"99999999999999999999999"}"#),
+            oversized_integer(r#"{"v":"\"99999999999999999999999"}"#, all),
             None
         );
-        assert_eq!(oversized_integer("-9223372036854775808"), None);
+        assert_eq!(oversized_integer("-9223372036854775808", all), None);
+        assert_eq!(
+            oversized_integer("99999999999999999999", all),
+            Some((None, "99999999999999999999"))
+        );
+        // The field is the top-level one, however deep the number, and unwanted fields are
+        // passed over for later wanted ones.
+        let not_x = |f: Option<&str>| f != Some("x");
+        assert_eq!(
+            oversized_integer(
+                r#"{"x":{"v":99999999999999999999},"y" : [{"z":[-99999999999999999999]}]}"#,
+                not_x
+            ),
+            Some((Some("y"), "-99999999999999999999"))
+        );
     }
 
     #[test]

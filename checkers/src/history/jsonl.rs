@@ -1,51 +1,74 @@
 //! faultline's `history.jsonl`: one JSON object per line, Jepsen's field names (DESIGN.md).
 //!
 //! Each line is deserialized straight into the op's fields; fields other than Jepsen's are
-//! skipped without building them. Blank lines are skipped, so a file being appended to while the
-//! test runs reads the same as a finished one up to its last complete line.
+//! skipped without building them. Blank lines are skipped. A last line cut short (a history still
+//! being written, or whose writer stopped mid-line) is an error that says so, rather than a
+//! history silently missing its last op.
 
 use std::fmt;
+use std::io::BufRead;
 use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::json_value::{oversized_integer, JsonIn};
+use super::lines::Lines;
 use super::op_fields::{Field, OpFields};
-use super::{FnNames, History, ReadError};
+use super::{Emit, FnNames, ReadError};
 
-pub(super) fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
+pub(super) fn read<R: BufRead>(
+    lines: &mut Lines<R>,
+    path: &Path,
+    emit: &mut Emit,
+) -> Result<(), ReadError> {
     let mut names = FnNames::default();
-    let mut history = History::default();
-    for (i, line) in text.lines().enumerate() {
+    let mut previous: Option<u64> = None;
+    while let Some((line_no, line)) = lines.next_line()? {
         if line.trim().is_empty() {
             continue;
         }
-        let line_no = i + 1;
         let err = |message: String| ReadError::Parse {
             path: path.to_owned(),
             line: line_no,
             message,
         };
-        let fields = read_fields(line).map_err(err)?;
-        let next_index = history.ops.last().map_or(0, |o| o.index.saturating_add(1));
+        let fields = read_fields(line).map_err(|(message, cut_short)| {
+            if cut_short && !lines.line_complete() {
+                err(format!(
+                    "the last line is cut short, with no newline after it ({message}): the \
+                     history was still being written, or its writer stopped mid-line; remove \
+                     the line to check the rest"
+                ))
+            } else {
+                err(message)
+            }
+        })?;
+        let next_index = previous.map_or(0, |i| i.saturating_add(1));
         let op = fields.into_op(&mut names, next_index).map_err(err)?;
-        history.ops.push(op);
-        history
-            .lines
-            .push(u32::try_from(line_no).unwrap_or(u32::MAX));
+        previous = Some(op.index);
+        emit(op, line_no)?;
     }
-    Ok(history)
+    Ok(())
 }
 
-/// One line's JSON object as op fields, or what was wrong with it.
-fn read_fields(line: &str) -> Result<OpFields, String> {
+/// One line's JSON object as op fields, or what was wrong with it and whether the line ended
+/// before the JSON did.
+fn read_fields(line: &str) -> Result<OpFields, (String, bool)> {
     let mut de = serde_json::Deserializer::from_str(line);
     let fields = OpObject
         .deserialize(&mut de)
         .and_then(|f| de.end().map(|()| f))
-        .map_err(json_message)?;
-    if let Some(n) = oversized_integer(line) {
-        return Err(format!("integer {n} does not fit in 64 signed bits"));
+        .map_err(|e| {
+            let eof = e.classify() == serde_json::error::Category::Eof;
+            (json_message(e), eof)
+        })?;
+    let read = |field: Option<&str>| field.is_none_or(|f| Field::from_name(f) != Field::Other);
+    if let Some((field, n)) = oversized_integer(line, read) {
+        let field = field.map(|f| format!("`{f}`: ")).unwrap_or_default();
+        return Err((
+            format!("{field}integer {n} does not fit in 64 signed bits"),
+            false,
+        ));
     }
     Ok(fields)
 }
@@ -118,7 +141,15 @@ impl<'de> de::Deserialize<'de> for FieldName {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{OpType, Process, Value};
+    use crate::history::{History, OpType, Process, Value};
+
+    fn parse(text: &str, path: &Path) -> Result<History, ReadError> {
+        let options = crate::history::ReadOptions {
+            format: Some(crate::history::Format::Jsonl),
+            independent: false,
+        };
+        crate::history::parse_history(text.as_bytes(), path, &options).map(|l| l.history)
+    }
 
     fn parse_ok(text: &str) -> History {
         parse(text, Path::new("h.jsonl")).unwrap()
@@ -199,6 +230,21 @@ mod tests {
     }
 
     #[test]
+    fn a_last_line_cut_short_says_so_and_one_inside_the_file_does_not() {
+        let whole = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n";
+        let (line, msg) = parse_err(&format!("{whole}{}", &whole[..20]));
+        assert_eq!(line, 2);
+        assert!(msg.contains("the last line is cut short"), "{msg}");
+        assert!(msg.contains("EOF while parsing"), "{msg}");
+        let (line, msg) = parse_err(&format!("{}\n{whole}", &whole[..20]));
+        assert_eq!(line, 1);
+        assert!(!msg.contains("cut short") && msg.contains("EOF"), "{msg}");
+        // A last line with its newline was written whole, just wrongly.
+        let (_, msg) = parse_err(&format!("{whole}{}\n", &whole[..20]));
+        assert!(!msg.contains("cut short"), "{msg}");
+    }
+
+    #[test]
     fn a_line_that_is_not_an_object_says_what_was_expected() {
         let (_, msg) = parse_err("[1,2]");
         assert!(msg.contains("an operation object"), "{msg}");
@@ -222,6 +268,21 @@ mod tests {
             ));
             assert!(msg.contains("does not fit in 64"), "{msg}");
         }
+    }
+
+    #[test]
+    fn a_huge_integer_in_a_field_faultline_ignores_is_no_error() {
+        let h = parse_ok(
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"hash\":99999999999999999999}",
+        );
+        assert_eq!(h.ops.len(), 1);
+        let (_, msg) = parse_err(
+            "{\"hash\":99999999999999999999,\"process\":0,\"type\":\"invoke\",\"f\":\"w\",\"value\":[99999999999999999999]}",
+        );
+        assert!(
+            msg.starts_with("`value`: integer 99999999999999999999"),
+            "{msg}"
+        );
     }
 
     #[test]

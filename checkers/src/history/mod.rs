@@ -1,13 +1,15 @@
 //! Histories: the operation types, and the readers and writers of every format faultline takes.
 //!
 //! A reader turns a file into a [`History`] or fails with a [`ReadError`] that names the file, the
-//! line and what was expected there; it never panics on bad input.
+//! line and what was expected there; it never panics on bad input. The one liberty taken with the
+//! bytes: a UTF-8 byte-order mark at the start of a file is skipped.
 
 pub mod edn;
 mod edn_history;
 mod jepsen_log;
 mod json_value;
 mod jsonl;
+mod lines;
 mod op;
 mod op_fields;
 mod value;
@@ -17,15 +19,22 @@ mod write;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod corruption_tests;
+#[cfg(test)]
 mod robustness_tests;
 
 pub use json_value::value_from_json;
+pub use lines::LineMap;
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
 pub use well_formed::check_well_formed;
+use well_formed::WellFormed;
 pub use write::{write_edn, write_jsonl, write_jsonl_op};
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+
+use lines::Lines;
 
 /// Where reading a history went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +73,7 @@ impl Format {
 }
 
 /// How to read a history.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadOptions {
     /// `None`: decide by extension and first bytes.
     pub format: Option<Format>,
@@ -79,13 +88,41 @@ pub struct Loaded {
     pub format: Format,
 }
 
+/// What a reader hands on: each op with the source line where it starts.
+type Emit<'a> = dyn FnMut(Op, usize) -> Result<(), ReadError> + 'a;
+
 /// Reads a history file.
 pub fn read_history(path: &Path, options: &ReadOptions) -> Result<Loaded, ReadError> {
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+    let mut history = History::default();
+    let format = read_ops(path, options, |op, line| {
+        history.ops.push(op);
+        history.lines.push(u32::try_from(line).unwrap_or(u32::MAX));
+    })?;
+    Ok(Loaded { history, format })
+}
+
+/// Reads a history file one op at a time, handing each to `each` with the source line where it
+/// starts, and returns the format it was read in. Every op handed on has passed the checks of
+/// [`check_well_formed`] up to that point; a later error still ends the reading with `Err`, so a
+/// caller must not judge what it was handed before the whole file has read.
+///
+/// JSONL and Jepsen logs are read line by line: memory stays flat however long the file. EDN is
+/// read whole first, since one value may span the file.
+pub fn read_ops(
+    path: &Path,
+    options: &ReadOptions,
+    each: impl FnMut(Op, usize),
+) -> Result<Format, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse_history(&bytes, path, options)
+    read_from(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        path,
+        options,
+        each,
+    )
 }
 
 /// Parses a history held in memory; `path` names it in errors. The history is checked with
@@ -95,26 +132,75 @@ pub fn parse_history(
     path: &Path,
     options: &ReadOptions,
 ) -> Result<Loaded, ReadError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
-        ReadError::Parse {
+    let mut history = History::default();
+    let format = read_from(bytes, path, options, |op, line| {
+        history.ops.push(op);
+        history.lines.push(u32::try_from(line).unwrap_or(u32::MAX));
+    })?;
+    Ok(Loaded { history, format })
+}
+
+/// The one way every history is read: pick the format, run its reader, check each op against the
+/// rules of well-formedness as it comes, and hand it on.
+fn read_from(
+    mut reader: impl BufRead,
+    path: &Path,
+    options: &ReadOptions,
+    mut each: impl FnMut(Op, usize),
+) -> Result<Format, ReadError> {
+    let io_error = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let format = match options.format {
+        Some(f) => f,
+        None => sniff_format(&mut reader, path)?,
+    };
+    let mut rules = WellFormed::default();
+    let mut emit = |op: Op, line: usize| {
+        rules.push(&op, line).map_err(|message| ReadError::Parse {
             path: path.to_owned(),
             line,
-            message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-        }
-    })?;
-    let format = options.format.unwrap_or_else(|| detect_format(path, text));
-    let history = match format {
-        Format::Jsonl => jsonl::parse(text, path)?,
-        Format::Edn => edn_history::parse(text, path, options.independent)?,
-        Format::JepsenLog => jepsen_log::parse(text, path)?,
+            message,
+        })?;
+        each(op, line);
+        Ok(())
     };
-    check_well_formed(&history, path)?;
-    Ok(Loaded { history, format })
+    match format {
+        Format::Jsonl => jsonl::read(&mut Lines::new(reader, path), path, &mut emit)?,
+        Format::JepsenLog => jepsen_log::read(&mut Lines::new(reader, path), path, &mut emit)?,
+        Format::Edn => {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes).map_err(io_error)?;
+            let text = lines::whole_text(&bytes, path)?;
+            edn_history::read(text, path, options.independent, &mut emit)?;
+        }
+    }
+    Ok(format)
+}
+
+/// The format of a history file, as [`read_history`] would decide it without a format given.
+pub fn detect_file_format(path: &Path) -> Result<Format, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    sniff_format(&mut std::io::BufReader::with_capacity(1 << 20, file), path)
+}
+
+/// The format from the extension, or from the first lines (not consumed) of `reader`.
+fn sniff_format(reader: &mut impl BufRead, path: &Path) -> Result<Format, ReadError> {
+    // The first megabyte is plenty to find the first line that says what the file is.
+    let head = reader.fill_buf().map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let head = head.strip_prefix(lines::BOM).unwrap_or(head);
+    let valid = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    Ok(detect_format(path, valid))
 }
 
 /// Picks a format from the file's extension, then from its first meaningful bytes.

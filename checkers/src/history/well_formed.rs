@@ -14,98 +14,87 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::{History, OpType, Process, ReadError};
+use super::{History, Op, OpType, Process, ReadError};
 
 /// Where a client process stands in its invoke/complete cycle.
 enum Stage {
-    /// Its invoke at this position has no completion yet.
-    Pending { at: usize, f: Arc<str> },
-    /// Its last op ended in `info` at this position: it must never invoke again.
-    Crashed { at: usize },
+    /// Its invoke at this line has no completion yet.
+    Pending { line: usize, f: Arc<str> },
+    /// Its last op ended in `info` at this line: it must never invoke again.
+    Crashed { line: usize },
+}
+
+/// The rules, checked one op at a time as a reader finds them, so that a history need not be
+/// held whole to be checked.
+#[derive(Default)]
+pub(super) struct WellFormed {
+    /// Processes absent from the map are idle: ready to invoke.
+    stages: FxHashMap<u64, Stage>,
+    /// The index and line of the previous op.
+    previous: Option<(u64, usize)>,
+}
+
+impl WellFormed {
+    /// Checks the next op, which starts at source `line`; what is wrong with it otherwise.
+    pub(super) fn push(&mut self, op: &Op, line: usize) -> Result<(), String> {
+        if let Some((prev, prev_line)) = self.previous {
+            if op.index <= prev {
+                return Err(format!(
+                    "index {} does not follow index {prev} at line {prev_line}: indexes must increase",
+                    op.index
+                ));
+            }
+        }
+        self.previous = Some((op.index, line));
+        let Process::Client(p) = op.process else {
+            return Ok(());
+        };
+        let kind = op.kind.name();
+        match (op.kind, self.stages.get(&p)) {
+            (OpType::Invoke, Some(Stage::Pending { line: at, .. })) => Err(format!(
+                "invoke at line {line} by process {p}, whose invoke at line {at} has no completion"
+            )),
+            (OpType::Invoke, Some(Stage::Crashed { line: at })) => Err(format!(
+                "invoke at line {line} by process {p}, which crashed (info) at line {at}: \
+                 a crashed process never invokes again"
+            )),
+            (OpType::Invoke, None) => {
+                let f = op.f.clone();
+                self.stages.insert(p, Stage::Pending { line, f });
+                Ok(())
+            }
+            (_, Some(Stage::Pending { line: at, f })) => {
+                if *f != op.f {
+                    return Err(format!(
+                        "{kind} of {} at line {line} by process {p} completes the invoke of {f} at line {at}",
+                        op.f
+                    ));
+                }
+                if op.kind == OpType::Info {
+                    self.stages.insert(p, Stage::Crashed { line });
+                } else {
+                    self.stages.remove(&p);
+                }
+                Ok(())
+            }
+            (_, _) => Err(format!(
+                "{kind} at line {line} by process {p} completes no invoke"
+            )),
+        }
+    }
 }
 
 /// Checks the pairing of invokes and completions, and the order of indexes; `path` names the file
 /// in errors, and lines come from [`History::line`].
 pub fn check_well_formed(history: &History, path: &Path) -> Result<(), ReadError> {
-    let err = |i: usize, message: String| ReadError::Parse {
-        path: path.to_owned(),
-        line: history.line(i),
-        message,
-    };
-    // Processes absent from the map are idle: ready to invoke.
-    let mut stages: FxHashMap<u64, Stage> = FxHashMap::default();
+    let mut rules = WellFormed::default();
     for (i, op) in history.ops.iter().enumerate() {
-        if i > 0 {
-            let prev = history.ops[i - 1].index;
-            if op.index <= prev {
-                return Err(err(
-                    i,
-                    format!(
-                        "index {} does not follow index {prev} at line {}: indexes must increase",
-                        op.index,
-                        history.line(i - 1)
-                    ),
-                ));
-            }
-        }
-        let Process::Client(p) = op.process else {
-            continue;
-        };
         let line = history.line(i);
-        let kind = op.kind.name();
-        match (op.kind, stages.get(&p)) {
-            (OpType::Invoke, Some(Stage::Pending { at, .. })) => {
-                return Err(err(
-                    i,
-                    format!(
-                        "invoke at line {line} by process {p}, whose invoke at line {} has no completion",
-                        history.line(*at)
-                    ),
-                ))
-            }
-            (OpType::Invoke, Some(Stage::Crashed { at })) => {
-                return Err(err(
-                    i,
-                    format!(
-                        "invoke at line {line} by process {p}, which crashed (info) at line {}: \
-                         a crashed process never invokes again",
-                        history.line(*at)
-                    ),
-                ))
-            }
-            (OpType::Invoke, None) => {
-                stages.insert(
-                    p,
-                    Stage::Pending {
-                        at: i,
-                        f: op.f.clone(),
-                    },
-                );
-            }
-            (_, Some(Stage::Pending { at, f })) => {
-                if *f != op.f {
-                    return Err(err(
-                        i,
-                        format!(
-                            "{kind} of {} at line {line} by process {p} completes the invoke of {f} at line {}",
-                            op.f,
-                            history.line(*at)
-                        ),
-                    ));
-                }
-                if op.kind == OpType::Info {
-                    stages.insert(p, Stage::Crashed { at: i });
-                } else {
-                    stages.remove(&p);
-                }
-            }
-            (_, _) => {
-                return Err(err(
-                    i,
-                    format!("{kind} at line {line} by process {p} completes no invoke"),
-                ))
-            }
-        }
+        rules.push(op, line).map_err(|message| ReadError::Parse {
+            path: path.to_owned(),
+            line,
+            message,
+        })?;
     }
     Ok(())
 }

@@ -9,10 +9,14 @@
 //! waits. Once a part is invalid the others are cancelled (unless every key is wanted), since the
 //! verdict can no longer change.
 
+mod file;
+mod memo;
 pub mod prepare;
 pub mod search;
 pub mod witness;
 
+#[cfg(test)]
+mod keyed_tests;
 #[cfg(test)]
 mod tests;
 
@@ -23,9 +27,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::history::History;
-use crate::model::Model;
+use crate::model::{with_model, Model, WithModel};
+pub use file::{check_file, FileCheck, FileCheckError};
+use prepare::Part;
 pub use prepare::PrepareError;
-use search::{Limits, Progress, Search};
+use search::{Limits, MemoryBudget, Progress, Search};
 pub use witness::{OpSummary, Witness};
 
 /// A checker's verdict. Composition: invalid beats unknown beats valid.
@@ -70,7 +76,8 @@ pub struct CheckOptions {
     /// Split by key (P-compositionality); off checks the whole history as one object.
     pub partition: bool,
     pub time_limit: Option<Duration>,
-    /// Bound on the search memos of all parts together, in bytes.
+    /// Bound on the search memos of all parts together, in bytes: a memo that would grow past
+    /// it stops its search with an unknown verdict.
     pub memory_limit: usize,
     /// Check every key even after one is found invalid (for reports listing every bad key).
     pub all_keys: bool,
@@ -136,85 +143,144 @@ pub fn check<M: Model>(
 ) -> Result<Analysis, PrepareError> {
     let started = Instant::now();
     let parts = prepare::prepare(history, model, options.partition)?;
+    Ok(search_parts(
+        parts,
+        history.len(),
+        started,
+        options,
+        progress,
+    ))
+}
+
+/// Where one part stands. A part's search (its event list, memo and stack) exists only while it
+/// runs: created on its first round, dropped as soon as it has a verdict, so that memory holds
+/// the searches under way and not one per key.
+enum Slot<M: Model> {
+    Waiting(Part<M>),
+    Running(Search<M>),
+    Done(PartReport),
+    /// Only while a slot changes state.
+    Moving,
+}
+
+/// Searches prepared parts, in rounds (see the module documentation). `events` is the length of
+/// the history, and `started` when checking began (the time limit counts from there).
+pub fn search_parts<M: Model>(
+    parts: Vec<Part<M>>,
+    events: usize,
+    started: Instant,
+    options: &CheckOptions,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Analysis {
     let total = parts.len();
     let calls = parts.iter().map(|p| p.calls_before_reduction).sum();
-    let mut searches: Vec<Search<M>> = parts.into_iter().map(Search::new).collect();
-    let mut outcomes: Vec<Option<Progress>> = vec![None; total];
+    let mut slots: Vec<Slot<M>> = parts.into_iter().map(Slot::Waiting).collect();
     let invalid_found = AtomicBool::new(false);
     let done = AtomicUsize::new(0);
-    let memo_total = AtomicUsize::new(0);
-    let deadline = options.time_limit.map(|t| started + t);
+    let memory_used = AtomicUsize::new(0);
     let all_keys = options.all_keys;
     let cancelled = || !all_keys && invalid_found.load(Ordering::Relaxed);
+    let limits = Limits {
+        deadline: options.time_limit.map(|t| started + t),
+        memory: MemoryBudget {
+            limit: options.memory_limit,
+            used: &memory_used,
+        },
+        cancelled: &cancelled,
+    };
     let mut budget = FIRST_BUDGET;
-    while outcomes.iter().any(Option::is_none) {
-        // Each part may use what the others leave of the memory bound.
-        let used = memo_total.load(Ordering::Relaxed);
-        let limits = Limits {
-            deadline,
-            memory_bytes: options.memory_limit.saturating_sub(used),
-            cancelled: &cancelled,
-        };
-        searches
+    while slots.iter().any(|s| !matches!(s, Slot::Done(_))) {
+        slots
             .par_iter_mut()
-            .zip(outcomes.par_iter_mut())
-            .filter(|(_, o)| o.is_none())
-            .for_each(|(search, outcome)| {
-                let before = search.memo_bytes();
+            .filter(|s| !matches!(s, Slot::Done(_)))
+            .for_each(|slot| {
+                let mut search = match std::mem::replace(slot, Slot::Moving) {
+                    Slot::Waiting(part) if cancelled() => {
+                        *slot = Slot::Done(unsearched(&part, CANCELLED));
+                        report_done(&done, total, progress);
+                        return;
+                    }
+                    Slot::Waiting(part) => Search::new(part),
+                    Slot::Running(search) => search,
+                    Slot::Done(_) | Slot::Moving => unreachable!("only unfinished slots run"),
+                };
                 let result = search.run(budget, &limits);
-                let grown = search.memo_bytes().saturating_sub(before);
-                memo_total.fetch_add(grown, Ordering::Relaxed);
                 if result == Progress::Pending {
+                    *slot = Slot::Running(search);
                     return;
                 }
                 if result == Progress::Invalid {
                     invalid_found.store(true, Ordering::Relaxed);
                 }
-                memo_total.fetch_sub(search.memo_bytes(), Ordering::Relaxed);
-                search.release_memory();
-                *outcome = Some(result);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if let Some(report) = progress {
-                    report(n, total);
-                }
+                memory_used.fetch_sub(search.memory_reported(), Ordering::Relaxed);
+                *slot = Slot::Done(report(search, result, events));
+                report_done(&done, total, progress);
             });
         budget = budget.saturating_mul(4);
     }
-    let mut reports = Vec::with_capacity(total);
-    let mut valid = Validity::Valid;
-    for (mut search, outcome) in searches.into_iter().zip(outcomes) {
-        let (verdict, cause) = match outcome.unwrap_or(Progress::Pending) {
-            Progress::Valid => (Validity::Valid, None),
-            Progress::Invalid => (Validity::Invalid, None),
-            Progress::Stopped(why) if why == "cancelled" => {
-                (Validity::Unknown, Some(CANCELLED.to_string()))
-            }
-            Progress::Stopped(why) => (Validity::Unknown, Some(why)),
-            Progress::Pending => (Validity::Unknown, Some("search not finished".to_string())),
-        };
-        valid = valid.and(verdict);
-        let witness = match (&verdict, search.frontier.take()) {
-            (Validity::Invalid, Some(frontier)) => {
-                Some(Witness::build(&mut search.part, &frontier, history))
-            }
-            _ => None,
-        };
-        reports.push(PartReport {
-            key: search.part.key.as_ref().map(|k| k.to_string()),
-            valid: verdict,
-            cause,
-            calls: search.part.calls_before_reduction,
-            searched_calls: search.part.calls.len(),
-            steps: search.steps,
-            memo_entries: search.memo_entries(),
-            witness,
-        });
-    }
-    Ok(Analysis {
+    let reports: Vec<PartReport> = slots
+        .into_iter()
+        .map(|s| match s {
+            Slot::Done(r) => r,
+            _ => unreachable!("every slot is done"),
+        })
+        .collect();
+    let valid = reports.iter().fold(Validity::Valid, |v, r| v.and(r.valid));
+    Analysis {
         valid,
         calls,
         parts: reports,
-    })
+    }
+}
+
+fn report_done(done: &AtomicUsize, total: usize, progress: Option<&(dyn Fn(usize, usize) + Sync)>) {
+    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(report) = progress {
+        report(n, total);
+    }
+}
+
+/// The report of a part that was never searched.
+fn unsearched<M: Model>(part: &Part<M>, cause: &str) -> PartReport {
+    PartReport {
+        key: part.key.as_ref().map(|k| k.to_string()),
+        valid: Validity::Unknown,
+        cause: Some(cause.to_string()),
+        calls: part.calls_before_reduction,
+        searched_calls: part.calls.len(),
+        steps: 0,
+        memo_entries: 0,
+        witness: None,
+    }
+}
+
+/// The report of a finished search, with a witness when it is invalid.
+fn report<M: Model>(mut search: Search<M>, outcome: Progress, events: usize) -> PartReport {
+    let (valid, cause) = match outcome {
+        Progress::Valid => (Validity::Valid, None),
+        Progress::Invalid => (Validity::Invalid, None),
+        Progress::Stopped(why) if why == "cancelled" => {
+            (Validity::Unknown, Some(CANCELLED.to_string()))
+        }
+        Progress::Stopped(why) => (Validity::Unknown, Some(why)),
+        Progress::Pending => (Validity::Unknown, Some("search not finished".to_string())),
+    };
+    let witness = match (valid, search.frontier.take()) {
+        (Validity::Invalid, Some(frontier)) => {
+            Some(Witness::build(&mut search.part, &frontier, events))
+        }
+        _ => None,
+    };
+    PartReport {
+        key: search.part.key.as_ref().map(|k| k.to_string()),
+        valid,
+        cause,
+        calls: search.part.calls_before_reduction,
+        searched_calls: search.part.calls.len(),
+        steps: search.steps,
+        memo_entries: search.memo_entries(),
+        witness,
+    }
 }
 
 /// Why a history could not be checked at all.
@@ -234,17 +300,23 @@ pub fn check_by_name(
     options: &CheckOptions,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<Analysis, CheckError> {
-    use crate::model::*;
-    let analysis = match model {
-        "register" => check(history, &Register::new(config), options, progress)?,
-        "cas-register" => check(history, &Register::cas(config), options, progress)?,
-        "kv" => check(history, &Kv::new(config), options, progress)?,
-        "mutex" => check(history, &Mutex, options, progress)?,
-        "set" => check(history, &Set::new(config), options, progress)?,
-        "unordered-queue" => check(history, &UnorderedQueue::new(), options, progress)?,
-        "fifo-queue" => check(history, &FifoQueue::new(), options, progress)?,
-        "counter" => check(history, &Counter::new(config), options, progress)?,
-        other => return Err(CheckError::UnknownModel(other.to_string())),
+    struct Task<'a> {
+        history: &'a History,
+        options: &'a CheckOptions,
+        progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    }
+    impl WithModel for Task<'_> {
+        type Output = Result<Analysis, PrepareError>;
+        fn with<M: Model>(self, model: M) -> Self::Output {
+            check(self.history, &model, self.options, self.progress)
+        }
+    }
+    let task = Task {
+        history,
+        options,
+        progress,
     };
+    let analysis = with_model(model, config, task)
+        .ok_or_else(|| CheckError::UnknownModel(model.to_string()))??;
     Ok(analysis)
 }

@@ -7,11 +7,19 @@
 //! Success is reached when every `ok` call is linearized: calls of unknown outcome have no return
 //! event (they may take effect at any time, or never) and need not be linearized at all.
 //!
+//! The candidates of a configuration (the calls before the first return still in the list) may
+//! be tried in any order without changing the verdict, so long as all are tried before the
+//! configuration is given up. The search tries the ok calls first, and the calls of unknown
+//! outcome only once the ok ones have led nowhere: crashed calls are rarely needed, yet one
+//! invoked early stays a candidate at every later configuration, and trying it first would
+//! drag every step of a long history through a detour.
+//!
 //! Two things keep the search small:
 //! - A memo of every (set of linearized calls, model state) configuration already explored
-//!   (Lowe's improvement). Its key hashes *both* the set (incrementally, by XOR of a random
-//!   64-bit code per call) and the state; entries keep the full set and state, so a hash
-//!   collision can never prune a configuration that was not explored.
+//!   (Lowe's improvement; see [`memo`](super::memo)). Its key hashes *both* the set
+//!   (incrementally, by XOR of a random 64-bit code per call) and the state; entries keep the
+//!   whole set (compactly) and state, so a hash collision can never prune a configuration that
+//!   was not explored.
 //! - Symmetry of crashed calls: two unknown-outcome calls with the same compiled operation that
 //!   are both invoked are interchangeable (neither ever returns, so both may be placed anywhere
 //!   after the later invoke). The search only ever linearizes the earliest pending one of such a
@@ -20,12 +28,12 @@
 //!   linearization with the same states. Without this, k identical crashed writes cost 2^k memo
 //!   entries; with it, k+1. Jepsen's register tests crash many writes of the same few values.
 
-use std::hash::BuildHasher;
 use std::time::Instant;
 
-use hashbrown::HashTable;
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxHashMap;
 
+pub use super::memo::MemoryBudget;
+use super::memo::{CallSet, Memo, Visit};
 use super::prepare::Part;
 use crate::model::{Model, Step};
 
@@ -43,10 +51,11 @@ pub enum Progress {
     Stopped(String),
 }
 
-/// Shared limits, checked every few hundred steps.
+/// Limits shared by all searches: time and cancellation are checked every few hundred steps,
+/// memory whenever a memo grows.
 pub struct Limits<'a> {
     pub deadline: Option<Instant>,
-    pub memory_bytes: usize,
+    pub memory: MemoryBudget<'a>,
     pub cancelled: &'a (dyn Fn() -> bool + Sync),
 }
 
@@ -78,13 +87,6 @@ struct Frame<S> {
     forced: bool,
 }
 
-/// A configuration explored; its set of linearized calls lives in `Search::memo_sets`.
-struct MemoEntry<S> {
-    hash: u64,
-    set_at: u32,
-    state: S,
-}
-
 /// The search of one part. See the module documentation.
 pub struct Search<M: Model> {
     pub part: Part<M>,
@@ -96,24 +98,24 @@ pub struct Search<M: Model> {
     fresh: bool,
     /// For each unknown-outcome call: the previous one with the same operation (see module docs).
     twin_prev: Vec<u32>,
-    zobrist: Vec<u64>,
     next: Vec<u32>,
     prev: Vec<u32>,
-    linearized: Vec<u64>,
-    lin_hash: u64,
+    linearized: CallSet,
     state: M::State,
     stack: Vec<Frame<M::State>>,
-    memo: HashTable<MemoEntry<M::State>>,
-    /// The linearized-call sets of the memo, one after another (`words` u64 each): one
-    /// allocation for all, not one per configuration.
-    memo_sets: Vec<u64>,
-    memo_bytes: usize,
-    released_entries: usize,
+    memo: Memo<M::State>,
+    /// A memo could not grow within the memory budget: the search must stop, and no dead end
+    /// met since may be taken for a proof of invalidity.
+    out_of_memory: bool,
     cursor: u32,
+    /// Which candidates the cursor is trying: ok calls (first), or calls of unknown outcome.
+    trying_unknown: bool,
+    /// Whether the part has calls of unknown outcome at all.
+    has_unknown: bool,
     remaining_ok: usize,
     pub steps: u64,
     pub frontier: Option<Frontier<M::State>>,
-    frontier_pos: usize,
+    frontier_pos: u32,
     finished: Option<Progress>,
 }
 
@@ -125,16 +127,11 @@ fn return_entry(c: u32) -> u32 {
     2 + 2 * c
 }
 
-/// A fixed-seed 64-bit mixer (splitmix64): the per-call codes must differ, not be secret.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 impl<M: Model> Search<M> {
     pub fn new(mut part: Part<M>) -> Self {
+        // Ok calls first, then calls of unknown outcome, each in invoke order: the layout the
+        // memo stores small (see memo.rs).
+        part.calls.sort_by_key(|c| (c.complete.is_none(), c.invoke));
         let n = part.calls.len();
         let returns: Vec<bool> = part.calls.iter().map(|c| c.complete.is_some()).collect();
         let mut twin_prev = vec![NONE; n];
@@ -147,7 +144,7 @@ impl<M: Model> Search<M> {
             }
         }
         // Events in history order: a call at its invoke, a return at its completion.
-        let mut events: Vec<(usize, u32)> = Vec::with_capacity(2 * n);
+        let mut events: Vec<(u32, u32)> = Vec::with_capacity(2 * n);
         for (i, c) in part.calls.iter().enumerate() {
             events.push((c.invoke, call_entry(i as u32)));
             if let Some(done) = c.complete {
@@ -161,7 +158,7 @@ impl<M: Model> Search<M> {
         let returns_at = |e: u32| {
             part.calls[((e - 1) / 2) as usize]
                 .complete
-                .unwrap_or(usize::MAX)
+                .unwrap_or(u32::MAX)
         };
         let mut run_start = 0;
         for i in 0..=events.len() {
@@ -188,17 +185,15 @@ impl<M: Model> Search<M> {
             .collect();
         let state = part.model.init();
         Search {
-            zobrist: (0..n as u64).map(mix).collect(),
-            linearized: vec![0; n.div_ceil(64)],
-            lin_hash: 0,
+            linearized: CallSet::new(n, remaining_ok),
             state,
             stack: Vec::new(),
-            memo: HashTable::new(),
-            memo_sets: Vec::new(),
-            memo_bytes: 0,
-            released_entries: 0,
+            memo: Memo::new(),
+            out_of_memory: false,
             cursor: next[HEAD as usize],
             remaining_ok,
+            trying_unknown: false,
+            has_unknown: remaining_ok < n,
             steps: 0,
             frontier: None,
             frontier_pos: 0,
@@ -213,23 +208,27 @@ impl<M: Model> Search<M> {
         }
     }
 
-    /// Bytes held by the memo, roughly.
+    /// Bytes held by the memo.
     pub fn memo_bytes(&self) -> usize {
-        self.memo_bytes
+        self.memo.bytes()
     }
 
-    /// Configurations explored (kept after the memo itself is released).
+    /// The bytes this search counts in the memory budget's `used`: to be given back when it ends.
+    pub fn memory_reported(&self) -> usize {
+        self.memo.reported()
+    }
+
+    /// Configurations explored.
     pub fn memo_entries(&self) -> usize {
-        self.memo.len().max(self.released_entries)
+        self.memo.len()
     }
 
     fn is_linearized(&self, c: u32) -> bool {
-        self.linearized[(c / 64) as usize] & (1 << (c % 64)) != 0
+        self.linearized.contains(c)
     }
 
     fn flip(&mut self, c: u32) {
-        self.linearized[(c / 64) as usize] ^= 1 << (c % 64);
-        self.lin_hash ^= self.zobrist[c as usize];
+        self.linearized.flip(c);
     }
 
     fn unlink(&mut self, e: u32) {
@@ -263,37 +262,39 @@ impl<M: Model> Search<M> {
     }
 
     /// Linearizes call `c` into `next_state` unless that configuration was explored already.
+    /// False when the configuration was explored already, or cannot lead anywhere, or (with
+    /// `out_of_memory` set) cannot be recorded.
     fn try_enter(
         &mut self,
         c: u32,
         next_state: M::State,
         alternatives: &mut Vec<M::State>,
         forced: bool,
+        limits: &Limits,
     ) -> bool {
+        if self.out_of_memory {
+            return false;
+        }
         if !self.read_only[c as usize] && !self.viable(c, &next_state) {
             return false;
         }
         self.flip(c);
-        let hash = self.lin_hash.rotate_left(17) ^ FxBuildHasher.hash_one(&next_state);
-        let bits = &self.linearized;
-        let words = bits.len();
-        let sets = &self.memo_sets;
-        let seen = self.memo.find(hash, |e| {
-            let at = e.set_at as usize * words;
-            e.hash == hash && sets[at..at + words] == bits[..] && e.state == next_state
-        });
-        if seen.is_some() {
-            self.flip(c);
-            return false;
+        let heap = self.part.model.state_bytes(&next_state);
+        match self
+            .memo
+            .visit(&self.linearized, &next_state, heap, &limits.memory)
+        {
+            Visit::New => {}
+            Visit::Seen => {
+                self.flip(c);
+                return false;
+            }
+            Visit::Full => {
+                self.flip(c);
+                self.out_of_memory = true;
+                return false;
+            }
         }
-        self.memo_bytes += std::mem::size_of::<MemoEntry<M::State>>() + 8 * words + 8;
-        let entry = MemoEntry {
-            hash,
-            set_at: self.memo.len() as u32,
-            state: next_state.clone(),
-        };
-        self.memo_sets.extend_from_slice(bits);
-        self.memo.insert_unique(hash, entry, |e| e.hash);
         let prev_state = std::mem::replace(&mut self.state, next_state);
         self.stack.push(Frame {
             call: c,
@@ -302,6 +303,7 @@ impl<M: Model> Search<M> {
             forced,
         });
         self.fresh = true;
+        self.trying_unknown = false;
         self.lift(c);
         if self.returns[c as usize] {
             self.remaining_ok -= 1;
@@ -311,7 +313,7 @@ impl<M: Model> Search<M> {
     }
 
     /// Undoes the last linearization and moves on; false when there is nothing left to undo.
-    fn backtrack(&mut self) -> bool {
+    fn backtrack(&mut self, limits: &Limits) -> bool {
         while let Some(mut frame) = self.stack.pop() {
             let c = frame.call;
             self.state = frame.prev_state;
@@ -324,11 +326,12 @@ impl<M: Model> Search<M> {
                 continue;
             }
             while let Some(s) = frame.alternatives.pop() {
-                if self.try_enter(c, s, &mut frame.alternatives, false) {
+                if self.try_enter(c, s, &mut frame.alternatives, false, limits) {
                     return true;
                 }
             }
             self.cursor = self.next[call_entry(c) as usize];
+            self.trying_unknown = !self.returns[c as usize];
             return true;
         }
         false
@@ -368,7 +371,7 @@ impl<M: Model> Search<M> {
     /// moving r earlier breaks no real-time order, since every call of X was still pending when
     /// r was invoked. Hence C succeeds iff C + r does: when C + r fails (or is already in the
     /// memo, i.e. failed before), C fails, and the search backtracks past C.
-    fn read_first(&mut self) -> ReadFirst {
+    fn read_first(&mut self, limits: &Limits) -> ReadFirst {
         let mut e = self.next[HEAD as usize];
         while e != NONE {
             let c = (e - 1) / 2;
@@ -381,7 +384,7 @@ impl<M: Model> Search<M> {
                     .model
                     .step(&self.state, &self.part.calls[c as usize].op)
                 {
-                    return if self.try_enter(c, s, &mut Vec::new(), true) {
+                    return if self.try_enter(c, s, &mut Vec::new(), true, limits) {
                         ReadFirst::Entered
                     } else {
                         ReadFirst::Doomed
@@ -394,7 +397,7 @@ impl<M: Model> Search<M> {
     }
 
     fn record_frontier(&mut self, c: u32) {
-        let pos = self.part.calls[c as usize].complete.unwrap_or(usize::MAX);
+        let pos = self.part.calls[c as usize].complete.unwrap_or(u32::MAX);
         match &mut self.frontier {
             Some(_) if pos < self.frontier_pos => {}
             Some(f) if pos == self.frontier_pos => {
@@ -420,6 +423,9 @@ impl<M: Model> Search<M> {
         }
         let end = self.steps.saturating_add(budget);
         let verdict = loop {
+            if self.out_of_memory {
+                break memory_stop(limits);
+            }
             if self.remaining_ok == 0 {
                 break Progress::Valid;
             }
@@ -434,20 +440,17 @@ impl<M: Model> Search<M> {
                 if limits.deadline.is_some_and(|d| Instant::now() >= d) {
                     break Progress::Stopped("time limit reached".into());
                 }
-                if self.memo_bytes > limits.memory_bytes {
-                    break Progress::Stopped(format!(
-                        "memory limit reached ({} MB of search memo)",
-                        self.memo_bytes >> 20
-                    ));
+                if !self.memo.report(&limits.memory) {
+                    break memory_stop(limits);
                 }
             }
             if self.fresh {
                 self.fresh = false;
-                match self.read_first() {
+                match self.read_first(limits) {
                     ReadFirst::Entered => continue,
                     ReadFirst::Doomed => {
-                        if !self.backtrack() {
-                            break Progress::Invalid;
+                        if !self.backtrack(limits) {
+                            break self.dead_end(limits);
                         }
                         continue;
                     }
@@ -455,20 +458,31 @@ impl<M: Model> Search<M> {
                 }
             }
             let e = self.cursor;
+            let at_return = e == NONE || e == return_entry((e - 1) / 2);
+            if at_return && !self.trying_unknown && self.has_unknown {
+                // The ok candidates led nowhere: now the calls of unknown outcome.
+                self.trying_unknown = true;
+                self.cursor = self.next[HEAD as usize];
+                continue;
+            }
             if e == NONE {
                 // Only unknown-outcome calls are left ahead, yet an ok call is not linearized:
                 // its return lies behind the cursor, so this branch is dead.
-                if !self.backtrack() {
-                    break Progress::Invalid;
+                if !self.backtrack(limits) {
+                    break self.dead_end(limits);
                 }
                 continue;
             }
             let c = (e - 1) / 2;
-            if e == return_entry(c) {
+            if at_return {
                 self.record_frontier(c);
-                if !self.backtrack() {
-                    break Progress::Invalid;
+                if !self.backtrack(limits) {
+                    break self.dead_end(limits);
                 }
+                continue;
+            }
+            if self.returns[c as usize] == self.trying_unknown {
+                self.cursor = self.next[e as usize];
                 continue;
             }
             let twin = self.twin_prev[c as usize];
@@ -480,14 +494,14 @@ impl<M: Model> Search<M> {
             match self.part.model.step(&self.state, op) {
                 Step::Impossible => self.cursor = self.next[e as usize],
                 Step::One(s) => {
-                    if !self.try_enter(c, s, &mut Vec::new(), false) {
+                    if !self.try_enter(c, s, &mut Vec::new(), false, limits) {
                         self.cursor = self.next[e as usize];
                     }
                 }
                 Step::Many(mut all) => {
                     let mut entered = false;
                     while let Some(s) = all.pop() {
-                        if self.try_enter(c, s, &mut all, false) {
+                        if self.try_enter(c, s, &mut all, false, limits) {
                             entered = true;
                             break;
                         }
@@ -502,12 +516,25 @@ impl<M: Model> Search<M> {
         verdict
     }
 
-    /// Frees the memo once a verdict is in: the frontier is all the report needs.
-    pub fn release_memory(&mut self) {
-        self.released_entries = self.memo.len();
-        self.memo_bytes = 0;
-        self.memo = HashTable::new();
-        self.memo_sets = Vec::new();
-        self.stack = Vec::new();
+    /// Nothing is left to undo: the history is invalid, unless a configuration was refused for
+    /// want of memory on the way (it might have led somewhere).
+    fn dead_end(&self, limits: &Limits) -> Progress {
+        if self.out_of_memory {
+            memory_stop(limits)
+        } else {
+            Progress::Invalid
+        }
     }
+}
+
+fn memory_stop(limits: &Limits) -> Progress {
+    let used = limits
+        .memory
+        .used
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Progress::Stopped(format!(
+        "memory limit reached ({} MB of search memo in all, limit {} MB)",
+        used >> 20,
+        limits.memory.limit >> 20
+    ))
 }

@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use super::prepare::Part;
 use super::search::Frontier;
-use crate::history::History;
 use crate::model::{Model, Step};
 
 /// One operation of the history as a witness names it.
@@ -42,25 +41,25 @@ impl Witness {
     pub(super) fn build<M: Model>(
         part: &mut Part<M>,
         frontier: &Frontier<M::State>,
-        history: &History,
+        events: usize,
     ) -> Witness {
         let summary = |part: &Part<M>, c: usize| {
             let call = &part.calls[c];
             OpSummary {
-                index: call.invoke,
-                completion: call.complete,
-                process: history.ops[call.invoke].process.to_string(),
+                index: call.invoke as usize,
+                completion: call.complete.map(|c| c as usize),
+                process: call.process.to_string(),
                 op: part.model.describe_op(&call.op),
             }
         };
         let failing = &part.calls[frontier.call];
-        let until = failing.complete.unwrap_or(history.ops.len());
+        let until = failing.complete.map_or(events, |c| c as usize);
         let mut on_path = vec![false; part.calls.len()];
         for &c in &frontier.path {
             on_path[c] = true;
         }
         let pending: Vec<usize> = (0..part.calls.len())
-            .filter(|&c| !on_path[c] && part.calls[c].invoke < until)
+            .filter(|&c| !on_path[c] && (part.calls[c].invoke as usize) < until)
             .collect();
         let mut explanations = Vec::new();
         for state in &frontier.states {

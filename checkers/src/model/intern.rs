@@ -1,20 +1,27 @@
 //! Interning: values become small integers, so that states are cheap to copy, compare and hash.
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use crate::history::Value;
 
 /// Maps each distinct value to a dense id. Id 0 is always `nil` (absent).
+///
+/// Each value is stored once, in `values`; the table holds only ids and finds a value's id by
+/// hashing the value and comparing with `values[id]`. A map from values to ids would store every
+/// value twice: a history of millions of distinct written values would pay for it in memory.
 #[derive(Clone, Debug)]
 pub struct Interner {
-    ids: FxHashMap<Value, u32>,
+    ids: HashTable<u32>,
     values: Vec<Value>,
 }
 
 impl Default for Interner {
     fn default() -> Self {
         let mut i = Interner {
-            ids: FxHashMap::default(),
+            ids: HashTable::new(),
             values: Vec::new(),
         };
         i.id(&Value::Nil);
@@ -25,12 +32,16 @@ impl Default for Interner {
 impl Interner {
     /// The id of `value`, assigning a new one on first sight.
     pub fn id(&mut self, value: &Value) -> u32 {
-        if let Some(&id) = self.ids.get(value) {
+        let hash = FxBuildHasher.hash_one(value);
+        let values = &self.values;
+        if let Some(&id) = self.ids.find(hash, |&id| values[id as usize] == *value) {
             return id;
         }
         let id = self.values.len() as u32;
-        self.ids.insert(value.clone(), id);
         self.values.push(value.clone());
+        let values = &self.values;
+        self.ids
+            .insert_unique(hash, id, |&id| FxBuildHasher.hash_one(&values[id as usize]));
         id
     }
 

@@ -251,6 +251,14 @@ impl Model for Kv {
         }
     }
 
+    fn state_bytes(&self, state: &KvState) -> usize {
+        if state.spilled() {
+            super::heap_bytes(4 * state.capacity())
+        } else {
+            0
+        }
+    }
+
     fn describe_state(&self, state: &KvState) -> String {
         if state.len() == 1 {
             return self.show(state[0]);

@@ -136,12 +136,30 @@ pub trait Model: Clone + Send + Sync {
         false
     }
 
+    /// Which calls of unknown outcome can be left out because no call could ever observe their
+    /// effect: `ops` are a part's calls, `known` says which have a known (ok) outcome. Only calls
+    /// of unknown outcome may be marked. The default marks none, which is always sound.
+    ///
+    /// A register's crashed write of a value that no read returned and no cas expects is such a
+    /// call: whatever follows it in a linearization must overwrite it unseen, so dropping it keeps
+    /// every linearization valid. Without this, each crashed write stays a candidate at every
+    /// later step of the search, and a long history with many of them cannot be checked.
+    fn unobservable(&self, _ops: &[&Self::Op], _known: &[bool]) -> Vec<bool> {
+        Vec::new()
+    }
+
     /// Whether some sequence of steps could lead from `state` to a state that accepts the
     /// read-only `read`. Must never say false when such a sequence exists; saying true when
     /// unsure is always allowed (the default). Models whose state only grows (appends) use it to
     /// let the engine abandon orders that no later read can agree with.
     fn can_reach(&self, _state: &Self::State, _read: &Self::Op) -> bool {
         true
+    }
+
+    /// The heap bytes a state owns beyond `size_of::<State>()` (a queue's elements, say): the
+    /// engine counts them against its memory limit, since it keeps a state per configuration.
+    fn state_bytes(&self, _state: &Self::State) -> usize {
+        0
     }
 
     /// The operation in words, e.g. `cas 1 -> 2`.
@@ -152,6 +170,28 @@ pub trait Model: Clone + Send + Sync {
 
     /// Why `op` cannot follow `state`, in words, e.g. `read 3 is impossible: the register holds 4`.
     fn explain(&self, state: &Self::State, op: &Self::Op) -> String;
+}
+
+/// Something to do with a model chosen by name. A closure cannot be generic over the model, so
+/// callers that pick a model by name implement this, and [`with_model`] holds the one `match`.
+pub trait WithModel {
+    type Output;
+    fn with<M: Model>(self, model: M) -> Self::Output;
+}
+
+/// Runs `task` with the model that `--model` calls `name`; `None` when no model has that name.
+pub fn with_model<T: WithModel>(name: &str, config: ModelConfig, task: T) -> Option<T::Output> {
+    Some(match name {
+        "register" => task.with(Register::new(config)),
+        "cas-register" => task.with(Register::cas(config)),
+        "kv" => task.with(Kv::new(config)),
+        "mutex" => task.with(Mutex),
+        "set" => task.with(Set::new(config)),
+        "unordered-queue" => task.with(UnorderedQueue::new()),
+        "fifo-queue" => task.with(FifoQueue::new()),
+        "counter" => task.with(Counter::new(config)),
+        _ => return None,
+    })
 }
 
 /// The names of the models faultline knows, for `--model`.
@@ -165,6 +205,16 @@ pub const MODEL_NAMES: &[&str] = &[
     "fifo-queue",
     "counter",
 ];
+
+/// The bytes malloc takes for an allocation of `n` bytes (glibc: 8 bytes of header, 16-byte
+/// steps, 32 at least), for [`Model::state_bytes`].
+pub(crate) fn heap_bytes(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        ((n + 8 + 15) & !15).max(32)
+    }
+}
 
 pub(crate) fn bad_value(f: &str, expected: &'static str, found: &Value) -> ModelError {
     ModelError::BadValue {

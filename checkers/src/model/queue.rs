@@ -91,6 +91,10 @@ impl Model for FifoQueue {
         describe_op(&self.values, op)
     }
 
+    fn state_bytes(&self, q: &Box<[u32]>) -> usize {
+        super::heap_bytes(4 * q.len())
+    }
+
     fn describe_state(&self, q: &Box<[u32]>) -> String {
         show(&self.values, q)
     }
@@ -183,6 +187,10 @@ impl Model for UnorderedQueue {
 
     fn describe_op(&self, op: &QueueOp) -> String {
         describe_op(&self.values, op)
+    }
+
+    fn state_bytes(&self, q: &Box<[u32]>) -> usize {
+        super::heap_bytes(4 * q.len())
     }
 
     fn describe_state(&self, q: &Box<[u32]>) -> String {

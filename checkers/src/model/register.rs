@@ -101,6 +101,37 @@ impl Model for Register {
         matches!(op, RegisterOp::ReadAny)
     }
 
+    /// A crashed write, or the `to` of a crashed cas, that no ok read returned and no cas expects
+    /// (see [`Model::unobservable`]). Soundness: take a linearization and remove every such call.
+    /// An op that followed one in it saw the unobserved value, so it was neither a read of that
+    /// value (ok reads name only observed values) nor a cas from it (every cas's `from` is
+    /// observed): it was a write, or a read of anything, which any state accepts and which set
+    /// the state by itself. Every other op sees the same state as before.
+    fn unobservable(&self, ops: &[&RegisterOp], known: &[bool]) -> Vec<bool> {
+        let mut observed = rustc_hash::FxHashSet::default();
+        for (op, &known) in ops.iter().zip(known) {
+            match **op {
+                RegisterOp::Read(v) if known => {
+                    observed.insert(v);
+                }
+                RegisterOp::Cas(from, _) => {
+                    observed.insert(from);
+                }
+                _ => {}
+            }
+        }
+        ops.iter()
+            .zip(known)
+            .map(|(op, &known)| {
+                !known
+                    && match **op {
+                        RegisterOp::Write(v) | RegisterOp::Cas(_, v) => !observed.contains(&v),
+                        _ => false,
+                    }
+            })
+            .collect()
+    }
+
     fn describe_op(&self, op: &RegisterOp) -> String {
         match *op {
             RegisterOp::Read(v) => format!("read {}", self.values.show(v)),

@@ -101,6 +101,10 @@ impl Model for Set {
         }
     }
 
+    fn state_bytes(&self, s: &Box<[u32]>) -> usize {
+        super::heap_bytes(4 * s.len())
+    }
+
     fn describe_state(&self, s: &Box<[u32]>) -> String {
         self.show(s)
     }
