@@ -87,10 +87,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
 /// index, time or value must not change that way, so the reader looks for such literals in the
 /// raw text after a line parsed. Fields the reader ignores may hold any number: `wanted` skips
 /// them, so that a history is not refused for what faultline never reads.
-pub(super) fn oversized_integer<'a>(
-    json: &'a str,
+pub(super) fn oversized_integer(
+    json: &str,
     wanted: impl Fn(Option<&str>) -> bool,
-) -> Option<(Option<&'a str>, &'a str)> {
+) -> Option<(Option<&str>, &str)> {
     let bytes = json.as_bytes();
     let mut i = 0;
     let mut depth = 0usize;
