@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-use super::tests::{brute_force, cas_register, cases, planned_n, realise_keyed, Planned};
+use super::reference::{brute_force, cas_register, cases, planned_n, realise_keyed, Planned};
 use super::*;
 use crate::history::{OpType, Value};
 

@@ -18,6 +18,8 @@ pub mod witness;
 #[cfg(test)]
 mod keyed_tests;
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
