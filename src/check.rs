@@ -4,8 +4,10 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use faultline_checkers::history::{self, edn, Format, History, ReadOptions, Value};
-use faultline_checkers::linear::{self, Analysis, CheckError, CheckOptions, PartReport, Validity};
+use faultline_checkers::history::{edn, Format, History, LineMap, ReadOptions, Value};
+use faultline_checkers::linear::{
+    self, Analysis, CheckError, CheckOptions, FileCheckError, PartReport, Validity,
+};
 use faultline_checkers::model::{ModelConfig, NilRead, MODEL_NAMES};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -39,6 +41,9 @@ pub struct FileResult {
     pub analysis: Option<Analysis>,
     #[serde(skip)]
     pub history: Option<History>,
+    /// Where the history's events are in the file, when it was checked as it was read.
+    #[serde(skip)]
+    pub lines: Option<LineMap>,
 }
 
 impl FileResult {
@@ -66,6 +71,7 @@ impl FileResult {
                 .collect(),
             analysis: None,
             history: Some(history),
+            lines: None,
         }
     }
 }
@@ -157,36 +163,32 @@ pub fn check_file(
         failures: Vec::new(),
         analysis: None,
         history: None,
+        lines: None,
     };
+    // Checked as it is read: the history is never held whole (tens of millions of events fit).
     let t0 = Instant::now();
-    let loaded = match history::read_history(path, &settings.read) {
-        Ok(l) => l,
-        Err(e) => {
-            result.error = Some(e.to_string());
-            return result;
-        }
-    };
-    result.read_ms = ms(t0.elapsed());
-    result.format = Some(format_name(loaded.format));
-    result.ops = loaded.history.len();
-    let config = ModelConfig {
+    let config = |format: Format| ModelConfig {
         initial: settings.initial.clone(),
-        nil_read: settings.nil_read.unwrap_or(if loaded.format.is_jepsen() {
+        nil_read: settings.nil_read.unwrap_or(if format.is_jepsen() {
             NilRead::Any
         } else {
             NilRead::Absent
         }),
     };
-    let t1 = Instant::now();
-    match linear::check_by_name(
-        &loaded.history,
+    match linear::check_file(
+        path,
+        &settings.read,
         &settings.model,
         config,
         &settings.options,
         progress,
     ) {
-        Ok(analysis) => {
-            result.check_ms = ms(t1.elapsed());
+        Ok(checked) => {
+            let analysis = checked.analysis;
+            result.read_ms = ms(checked.reading);
+            result.check_ms = ms(t0.elapsed().saturating_sub(checked.reading));
+            result.format = Some(format_name(checked.format));
+            result.ops = checked.events;
             result.valid = analysis.valid;
             result.calls = analysis.calls;
             result.parts = analysis.parts.len();
@@ -194,9 +196,9 @@ pub fn check_file(
             result.configurations = analysis.parts.iter().map(|p| p.memo_entries).sum();
             result.failures = analysis.failures().cloned().collect();
             result.analysis = Some(analysis);
-            result.history = Some(loaded.history);
+            result.lines = Some(checked.lines);
         }
-        Err(CheckError::Prepare(e)) => {
+        Err(FileCheckError::Check(CheckError::Prepare(e))) => {
             result.error = Some(format!("{}: {e}", path.display()));
         }
         Err(e) => result.error = Some(e.to_string()),
@@ -352,8 +354,9 @@ const SHOWN: usize = 8;
 
 /// The witnesses of one file, in words.
 pub fn explain(out: &mut impl Write, r: &FileResult) -> std::io::Result<()> {
-    let name = |i: usize| match &r.history {
-        Some(h) if !h.lines.is_empty() => format!("line {}", h.line(i)),
+    let name = |i: usize| match (&r.lines, &r.history) {
+        (Some(lines), _) => format!("line {}", lines.line(i)),
+        (_, Some(h)) if !h.lines.is_empty() => format!("line {}", h.line(i)),
         _ => format!("index {i}"),
     };
     let cancelled =
