@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 mod e2e;
 
 use e2e::{
-    faultline, leftover_rules, results, run_test, runs, stopped_processes, text, ClusterGuard,
+    faultline, leftover_rules, results, run_test, runs, stopped_processes, test_command, text,
+    ClusterGuard,
 };
 
 #[test]
@@ -118,28 +119,22 @@ fn serializable_reads_under_partitions_are_caught_stale() {
 fn ctrl_c_during_a_partition_heals_and_keeps_the_history() {
     let _guard = ClusterGuard("t-int");
     let store = tempfile::tempdir().unwrap();
-    let mut child = faultline()
-        .args([
-            "test",
-            "--local-cluster",
-            "5",
-            "--cluster",
-            "t-int",
-            "--store",
-        ])
-        .arg(store.path())
-        .args([
+    let mut child = test_command(
+        "t-int",
+        store.path(),
+        &[
             "--time-limit",
             "60",
             "--nemesis-interval",
             "2",
             "--nemesis",
             "partition-random-halves,pause",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     // Wait for a fault to be active, by the log.
     let started = Instant::now();
     let log = loop {
@@ -333,28 +328,22 @@ fn dummy_ssh_drives_an_etcd_that_is_already_running_and_refuses_faults() {
 fn a_second_ctrl_c_heals_at_once_and_exits_130() {
     let _guard = ClusterGuard("t-int2");
     let store = tempfile::tempdir().unwrap();
-    let mut child = faultline()
-        .args([
-            "test",
-            "--local-cluster",
-            "5",
-            "--cluster",
-            "t-int2",
-            "--store",
-        ])
-        .arg(store.path())
-        .args([
+    let mut child = test_command(
+        "t-int2",
+        store.path(),
+        &[
             "--time-limit",
             "60",
             "--nemesis-interval",
             "2",
             "--nemesis",
             "partition-random-halves",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let started = Instant::now();
     loop {
         assert!(

@@ -36,16 +36,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 fn op(process: u64, kind: OpType, f: &str, value: Value) -> Op {
-    Op {
-        index: 0,
-        time: None,
-        process: Process::Client(process),
-        kind,
-        f: f.into(),
-        key: None,
-        value,
-        extra: None,
-    }
+    Op::new(Process::Client(process), kind, f, value)
 }
 
 fn numbered(mut ops: Vec<Op>) -> History {

@@ -7,7 +7,7 @@
 //! every candidate next step fails. Each bar is `<g id="op-<invoke index>">` with a `<title>`
 //! that shows its details on hover.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -203,13 +203,7 @@ fn render(failure: &Failure, w: &Witness, history: &History, key_calls: &[Call<'
             c.completion.is_some() || c.start() >= w_lo || pending.contains(&c.invoke.index)
         })
         .collect();
-    let lanes: Vec<_> = shown
-        .iter()
-        .map(|c| c.invoke.process)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let lane_of: HashMap<_, usize> = lanes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let (lanes, lane_of) = super::lanes(shown.iter().map(|c| c.invoke.process));
     let x = |t: i64| {
         LABEL_WIDTH + ((t - w_lo) as f64 / (w_hi - w_lo) as f64 * PLOT_WIDTH).clamp(0.0, PLOT_WIDTH)
     };

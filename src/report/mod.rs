@@ -199,6 +199,16 @@ pub fn pair_calls(history: &History) -> Vec<Call<'_>> {
     calls
 }
 
+/// One lane per process for drawing calls: the processes in order, and each one's lane.
+fn lanes(processes: impl Iterator<Item = Process>) -> (Vec<Process>, HashMap<Process, usize>) {
+    let lanes: Vec<Process> = processes
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let lane_of = lanes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    (lanes, lane_of)
+}
+
 /// Reads a JSON file, or `None` when it does not exist.
 fn read_json_if_present(path: &Path) -> Result<Option<serde_json::Value>> {
     match std::fs::read(path) {

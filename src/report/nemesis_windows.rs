@@ -122,18 +122,11 @@ fn label(kind: &str, op: &Op) -> String {
 mod tests {
     use super::*;
     use faultline_checkers::history::{OpType, Process};
-    use std::sync::Arc;
 
     fn op(time_s: f64, process: Process, kind: OpType, f: &str, value: Value) -> Op {
         Op {
-            index: 0,
             time: Some((time_s * 1e9) as i64),
-            process,
-            kind,
-            f: Arc::from(f),
-            key: None,
-            value,
-            extra: None,
+            ..Op::new(process, kind, f, value)
         }
     }
 

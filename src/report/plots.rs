@@ -613,14 +613,8 @@ mod tests {
 
     fn op(time_ms: i64, process: u64, kind: OpType, f: &str) -> Op {
         Op {
-            index: 0,
             time: Some(time_ms * 1_000_000),
-            process: Process::Client(process),
-            kind,
-            f: Arc::from(f),
-            key: None,
-            value: Value::Nil,
-            extra: None,
+            ..Op::new(Process::Client(process), kind, f, Value::Nil)
         }
     }
 

@@ -4,7 +4,6 @@
 //! cut into chunks of [`OPS_PER_PAGE`] in invoke order, each a static page (`timeline.html`,
 //! `timeline-1.html`, ...) with links to its neighbours. Each page scales time to its own chunk.
 
-use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -67,13 +66,7 @@ fn render(n: usize, pages: usize, calls: &[Call<'_>], faults: &[FaultWindow]) ->
     let x = |t: i64| {
         LABEL_WIDTH + ((t - lo) as f64 / (hi - lo) as f64 * PLOT_WIDTH).clamp(0.0, PLOT_WIDTH)
     };
-    let lanes: Vec<_> = calls
-        .iter()
-        .map(|c| c.invoke.process)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let lane_of: HashMap<_, usize> = lanes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let (lanes, lane_of) = super::lanes(calls.iter().map(|c| c.invoke.process));
     let top = 22.0;
     let height = top + LANE * lanes.len() as f64 + 6.0;
     let width = LABEL_WIDTH + PLOT_WIDTH + 10.0;

@@ -93,6 +93,21 @@ pub struct Op {
 }
 
 impl Op {
+    /// An op with no index, time, key, node or error: what hand-built histories start from
+    /// (set the rest with struct update syntax, `Op { index, ..Op::new(..) }`).
+    pub fn new(process: Process, kind: OpType, f: &str, value: Value) -> Op {
+        Op {
+            index: 0,
+            time: None,
+            process,
+            kind,
+            f: f.into(),
+            key: None,
+            value,
+            extra: None,
+        }
+    }
+
     pub fn node(&self) -> Option<&str> {
         self.extra.as_ref().and_then(|e| e.node.as_deref())
     }

@@ -107,13 +107,7 @@ mod tests {
     fn op(index: u64, process: Process, kind: OpType, f: &str) -> Op {
         Op {
             index,
-            time: None,
-            process,
-            kind,
-            f: f.into(),
-            key: None,
-            value: Value::Nil,
-            extra: None,
+            ..Op::new(process, kind, f, Value::Nil)
         }
     }
 

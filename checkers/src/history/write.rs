@@ -115,12 +115,7 @@ mod tests {
         Op {
             index,
             time: Some(index as i64 * 1000),
-            process,
-            kind,
-            f: f.into(),
-            key: None,
-            value,
-            extra: None,
+            ..Op::new(process, kind, f, value)
         }
     }
 

@@ -112,16 +112,7 @@ pub(super) fn cases(default: u32) -> ProptestConfig {
 }
 
 pub(super) fn op(process: u64, kind: OpType, f: &str, value: Value) -> Op {
-    Op {
-        index: 0,
-        time: None,
-        process: Process::Client(process),
-        kind,
-        f: f.into(),
-        key: None,
-        value,
-        extra: None,
-    }
+    Op::new(Process::Client(process), kind, f, value)
 }
 
 pub(super) fn history(mut ops: Vec<Op>) -> History {
