@@ -18,3 +18,6 @@
 pub mod history;
 pub mod linear;
 pub mod model;
+pub mod verdict;
+
+pub use verdict::{Anomaly, Validity, Verdict};

@@ -13,6 +13,7 @@ mod file;
 mod memo;
 pub mod prepare;
 pub mod search;
+pub mod verdict;
 pub mod witness;
 
 #[cfg(test)]
@@ -30,47 +31,13 @@ use serde::Serialize;
 
 use crate::history::History;
 use crate::model::{with_model, Model, WithModel};
+/// Re-exported: the linearizability reports use the neutral verdict's validity.
+pub use crate::verdict::Validity;
 pub use file::{check_file, FileCheck, FileCheckError};
 use prepare::Part;
 pub use prepare::PrepareError;
 use search::{Limits, MemoryBudget, Progress, Search};
 pub use witness::{OpSummary, Witness};
-
-/// A checker's verdict. Composition: invalid beats unknown beats valid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Validity {
-    Valid,
-    Unknown,
-    Invalid,
-}
-
-impl Validity {
-    /// The worse of two verdicts.
-    pub fn and(self, other: Validity) -> Validity {
-        self.max(other)
-    }
-}
-
-/// `true`, `false` or `"unknown"`, as Jepsen writes it.
-impl Serialize for Validity {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Validity::Valid => s.serialize_bool(true),
-            Validity::Invalid => s.serialize_bool(false),
-            Validity::Unknown => s.serialize_str("unknown"),
-        }
-    }
-}
-
-impl std::fmt::Display for Validity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Validity::Valid => "valid",
-            Validity::Invalid => "INVALID",
-            Validity::Unknown => "unknown",
-        })
-    }
-}
 
 /// How to check.
 #[derive(Debug, Clone)]
