@@ -1,24 +1,10 @@
 //! faultline: a Jepsen-style tester for distributed datastores.
 //!
-//! The binary parses the command line and hands each subcommand to its module; the work lives in
-//! the `faultline-checkers` and `faultline-workloads` crates and in the modules below.
-
-mod bench;
-mod check;
-mod cli;
-mod client;
-mod cluster;
-mod control;
-mod db;
-mod delayer;
-mod exit;
-mod nemesis;
-mod report;
-mod run;
-mod store;
-mod web;
+//! The binary parses the command line and hands each subcommand to the library (`src/lib.rs`);
+//! the work lives there and in the `faultline-workloads` and `faultline-checkers` crates.
 
 use clap::Parser;
+use faultline::{bench, check, cli, cluster, control, delayer, exit, report, run, store, web};
 
 fn main() {
     // Before any thread exists: the environment may only be changed while nothing reads it.

@@ -1,8 +1,7 @@
 //! The etcd register client against a real, single-member etcd on loopback: each test starts its
 //! own member (own data dir, own ports) and the guard kills it by its handle, never by name.
 
-#[path = "../src/client/mod.rs"]
-mod client;
+use faultline::client;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

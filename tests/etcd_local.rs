@@ -4,25 +4,18 @@
 //! Needs root. The cluster is named after the test and torn down by a guard, also when the test
 //! fails; a second guard, dropped first, tears etcd down and removes its directories.
 
-// The binary crate has no library target: its modules are compiled into this test directly.
-#[path = "../src/control/mod.rs"]
-mod control;
+use faultline::control;
 
-#[path = "../src/cluster/mod.rs"]
-mod cluster;
+use faultline::db;
 
-#[path = "../src/db/mod.rs"]
-mod db;
-
-#[path = "common/test_cluster.rs"]
-mod test_cluster;
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::test_cluster::TestCluster;
 use control::{Cmd, Remote};
 use db::etcd::{Etcd, EtcdMember, ETCDCTL_BIN, ETCD_BIN};
-use test_cluster::TestCluster;
 
 /// etcd for the duration of one test: torn down, and its directories removed, on drop.
 struct TestEtcd {

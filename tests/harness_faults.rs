@@ -4,8 +4,8 @@
 //! injected, and end with a verdict it can vouch for (`unknown` when it cannot) or a clear
 //! error. Real 5-node etcd in network namespaces; needs root (CI runs as root).
 
-#[path = "common/runs.rs"]
-mod e2e;
+mod common;
+use common::runs as e2e;
 
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

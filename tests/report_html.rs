@@ -1,14 +1,7 @@
 //! The HTML report: pages from the stored fixtures runs are well formed, self-contained, link
 //! only to files that exist, draw the witness's operations, and escape history text.
 
-// The binary crate has no library target: its modules are compiled into this test directly.
-#![allow(dead_code)]
-
-#[path = "../src/exit.rs"]
-mod exit;
-
-#[path = "../src/report/mod.rs"]
-mod report;
+use faultline::report;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,11 +3,7 @@
 //! The server runs as the real binary on a free port of 127.0.0.1 over a temporary store, and is
 //! spoken to over raw TCP so that paths reach it exactly as an attacker would send them.
 
-// The binary crate has no library target: the JUnit writer is compiled into this test directly.
-#[allow(dead_code)]
-#[path = "../src/web/junit.rs"]
-mod junit;
-
+use faultline::web::junit;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

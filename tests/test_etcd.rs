@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "common/runs.rs"]
-mod e2e;
+mod common;
+use common::runs as e2e;
 
 use e2e::{
     faultline, leftover_rules, results, run_test, runs, stopped_processes, test_command, text,

@@ -8,8 +8,4 @@
 //! talks to exactly one node: faults then hit the workers bound to that node, and a stale node's
 //! answers reach the history instead of being hidden by failover.
 
-// The run harness that drives these clients is written separately; until it lands, nothing in the
-// binary calls them (the integration tests do).
-#![allow(dead_code)]
-
 pub mod etcd;

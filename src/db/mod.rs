@@ -4,7 +4,4 @@
 //! [`crate::control::Remote`], so the same code runs against the local cluster and against
 //! remote machines. Clients (the operations a workload issues) live next to their lifecycle.
 
-// The harness that will call this API lands separately; until then only the tests use it.
-#![allow(dead_code)]
-
 pub mod etcd;

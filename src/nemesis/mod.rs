@@ -9,9 +9,6 @@
 //! Each action returns a [`FaultEvent`], the `f` and `value` of the `"process": "nemesis"` entry
 //! the harness writes to the history.
 
-// The harness that drives the nemesis lands separately; until then only tests use some items.
-#![allow(dead_code)]
-
 pub mod grudge;
 pub mod latency;
 pub mod partition;
@@ -28,8 +25,6 @@ use serde_json::json;
 use crate::control::ControlError;
 pub use grudge::Grudge;
 pub use partition::Node;
-// Re-exported for the harness, which lands separately.
-#[allow(unused_imports)]
 pub use schedule::{Fault, FaultTarget, Phase, Step};
 
 /// Any error a datastore's process faults may return.

@@ -2,8 +2,6 @@
 //! local cluster, finding the run it stored, and looking at the nodes from outside (through
 //! the namespaces, not over SSH) for faults left behind.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
