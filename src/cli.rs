@@ -148,42 +148,24 @@ pub struct BenchArgs {
     pub concurrency: u64,
 }
 
-/// Datastores `faultline test` can drive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DbArg {
-    Etcd,
-}
-
-/// Workloads `faultline test` can run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum WorkloadArg {
-    /// read / write / cas over independent keys, checked as a cas-register per key.
-    Register,
-}
-
-/// How the datastore serves reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ReadConsistencyArg {
-    /// Quorum reads: never stale.
-    Linearizable,
-    /// Local reads without a quorum (etcd --consistency=s): may be stale under a partition.
-    Serializable,
-}
-
 #[derive(Args, Debug, Clone)]
 pub struct TestArgs {
-    /// The datastore.
-    #[arg(long, value_enum, default_value_t = DbArg::Etcd)]
-    pub db: DbArg,
+    /// The datastore (see the list below).
+    #[arg(long, default_value = "etcd")]
+    pub db: String,
 
-    /// The workload.
-    #[arg(long, value_enum, default_value_t = WorkloadArg::Register)]
-    pub workload: WorkloadArg,
+    /// The workload (see the list below); the test is called `<db>-<workload>`.
+    #[arg(long, default_value = "register")]
+    pub workload: String,
 
-    /// Faults, comma-separated: partition-random-halves, partition-majorities-ring,
-    /// partition-random-node, bridge, packet-loss, latency, kill, pause; or `none`.
+    /// Faults, comma-separated (see the list below), or `none`.
     #[arg(long, default_value = "partition-random-halves", value_delimiter = ',')]
     pub nemesis: Vec<String>,
+
+    /// Which nodes kill, pause and partition-random-node (isolate) hit: one, minority,
+    /// majority, primary (the current leader, asked when the fault starts) or all.
+    #[arg(long, default_value = "one", value_name = "TARGETS")]
+    pub nemesis_targets: String,
 
     /// Seconds between fault events (a fault lasts one interval, then one interval of calm).
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
@@ -201,13 +183,18 @@ pub struct TestArgs {
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
 
-    /// Relative weights of read, write and cas operations.
-    #[arg(long, default_value = "1,1,1", value_name = "READ,WRITE,CAS")]
-    pub mix: String,
+    /// Relative weights of the workload's operations, in its order: READ,WRITE,CAS for
+    /// register [1,1,1], ADD,READ for set [4,1].
+    #[arg(long, value_name = "WEIGHTS")]
+    pub mix: Option<String>,
 
-    /// Operations on each key before it is retired.
+    /// Operations on each key before it is retired (register).
     #[arg(long, default_value_t = 100)]
     pub ops_per_key: u64,
+
+    /// A set read that misses an element known to be in the set makes the run invalid (set).
+    #[arg(long)]
+    pub set_linearizable: bool,
 
     /// How many runs; the exit code is the worst of them.
     #[arg(long, default_value_t = 1)]
@@ -217,13 +204,14 @@ pub struct TestArgs {
     #[arg(long)]
     pub seed: Option<u64>,
 
-    /// How the datastore serves reads.
-    #[arg(long, value_enum, default_value_t = ReadConsistencyArg::Linearizable)]
-    pub read_consistency: ReadConsistencyArg,
-
     /// Milliseconds before a client operation is given up as `info`.
     #[arg(long, default_value_t = 1000)]
     pub op_timeout_ms: u64,
+
+    /// Seconds the check of the history may take; then the verdict is `unknown`, naming what
+    /// was not decided.
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    pub check_time_limit: f64,
 
     /// Leave the datastore running after the test (default: stop it and wipe its data).
     #[arg(long)]
@@ -268,8 +256,8 @@ pub struct TestArgs {
     #[arg(long)]
     pub no_strict_host_key_checking: bool,
 
-    /// Do not control the nodes: the datastore is already running on them (client port 2379)
-    /// and is neither set up, torn down nor faulted. Needs `--nemesis none`.
+    /// Do not control the nodes: the datastore is already running on them and is neither set
+    /// up, torn down nor faulted. Needs `--nemesis none`.
     #[arg(long)]
     pub dummy_ssh: bool,
 
@@ -280,6 +268,38 @@ pub struct TestArgs {
     /// Also write the runs' verdicts as JUnit XML to this file (for CI).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub db_options: crate::db::DbOptions,
+}
+
+/// The datastores, workloads and faults `faultline test` knows, for its `--help`.
+pub fn test_catalogue() -> String {
+    let mut text = String::from("Datastores (--db) and the workloads each supports:\n");
+    for d in crate::db::DATASTORES {
+        text.push_str(&format!(
+            "  {:<11} {} [workloads: {}]\n",
+            d.name,
+            d.about,
+            d.workloads.join(", ")
+        ));
+    }
+    text.push_str("\nWorkloads (--workload):\n");
+    for w in faultline_workloads::WORKLOADS {
+        text.push_str(&format!("  {:<11} {}\n", w.name, w.about));
+    }
+    text.push_str("\nFaults (--nemesis):\n");
+    for f in crate::nemesis::Fault::ALL {
+        text.push_str(&format!("  {:<26} {}\n", f.name(), f.about()));
+    }
+    text
+}
+
+/// The command line, with the catalogue of datastores, workloads and faults (which comes from
+/// the registries, not from doc comments) under `faultline test --help`.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_subcommand("test", |c| c.after_help(test_catalogue()))
 }
 
 #[derive(Args, Debug)]

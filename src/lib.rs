@@ -20,7 +20,6 @@
 pub mod bench;
 pub mod check;
 pub mod cli;
-pub mod client;
 pub mod cluster;
 pub mod control;
 pub mod db;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::test_cluster::TestCluster;
 use control::ssh::{SshConfig, SshRemote};
 use control::Cmd;
-use faultline_workloads::register::Rng;
+use faultline_workloads::generator::Rng;
 use nemesis::partition::{self, in_parallel, Node, CHAIN};
 use nemesis::{Grudge, Nemesis};
 

@@ -18,6 +18,7 @@
 pub mod history;
 pub mod linear;
 pub mod model;
+pub mod set;
 pub mod verdict;
 
 pub use verdict::{Anomaly, Validity, Verdict};

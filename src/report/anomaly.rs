@@ -257,7 +257,7 @@ fn render(failure: &Failure, w: &Witness, history: &History, key_calls: &[Call<'
             _ if open => " stroke=\"#555\" stroke-dasharray=\"4 2\"",
             _ => "",
         };
-        let tip = format!("{}\n{}", call.describe(), role.word());
+        let tip = format!("{}\n{}", super::describe_call(call), role.word());
         let _ = write!(
             svg,
             "<g id=\"op-{index}\"><title>{}</title><rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\" rx=\"2\" fill=\"{}\"{stroke} />",

@@ -121,82 +121,38 @@ pub fn run(path: &Path, index: bool) -> i32 {
     }
 }
 
-/// One client operation: its invoke and, when the history has it, its completion.
-#[derive(Debug, Clone, Copy)]
-pub struct Call<'h> {
-    pub invoke: &'h Op,
-    /// `None`: the history ended before the process completed the operation.
-    pub completion: Option<&'h Op>,
-}
+pub use faultline_checkers::history::{pair_calls, Call};
 
-impl Call<'_> {
-    /// When the operation was invoked, in ns since the test started (0 when unrecorded).
-    pub fn start(&self) -> i64 {
-        self.invoke.time.unwrap_or(0)
+/// A one-line description of a call for a tooltip: process, function, argument, result, node,
+/// error.
+pub fn describe_call(call: &Call<'_>) -> String {
+    let op = call.invoke;
+    let mut text = format!("#{} process {} {} {}", op.index, op.process, op.f, op.value);
+    if let Some(key) = &op.key {
+        text.push_str(&format!(" (key {key})"));
     }
-
-    /// When the operation completed; `None` for an `info` op or a missing completion, which
-    /// may take effect until the end of time.
-    pub fn end(&self) -> Option<i64> {
-        match self.completion {
-            Some(c) if c.kind != OpType::Info => c.time.or(self.invoke.time),
-            _ => None,
-        }
-    }
-
-    /// `ok`, `fail`, `info`, or `pending` without a completion.
-    pub fn outcome(&self) -> &'static str {
-        self.completion.map_or("pending", |c| c.kind.name())
-    }
-
-    /// A one-line description for a tooltip: process, function, argument, result, node, error.
-    pub fn describe(&self) -> String {
-        let op = self.invoke;
-        let mut text = format!("#{} process {} {} {}", op.index, op.process, op.f, op.value);
-        if let Some(key) = &op.key {
-            text.push_str(&format!(" (key {key})"));
-        }
-        text.push_str(&format!("\ninvoke {}", html::seconds(self.start())));
-        match self.completion {
-            Some(c) => {
-                text.push_str(&format!(
-                    ", {} {} at {}",
-                    c.kind.name(),
-                    c.value,
-                    c.time.map(html::seconds).unwrap_or_default()
-                ));
-                if let (Some(t0), Some(t1)) = (op.time, c.time) {
-                    text.push_str(&format!(" ({:.3} ms)", (t1 - t0) as f64 / 1e6));
-                }
-                if let Some(error) = c.error() {
-                    text.push_str(&format!("\nerror: {error}"));
-                }
+    text.push_str(&format!("\ninvoke {}", html::seconds(call.start())));
+    match call.completion {
+        Some(c) => {
+            text.push_str(&format!(
+                ", {} {} at {}",
+                c.kind.name(),
+                c.value,
+                c.time.map(html::seconds).unwrap_or_default()
+            ));
+            if let (Some(t0), Some(t1)) = (op.time, c.time) {
+                text.push_str(&format!(" ({:.3} ms)", (t1 - t0) as f64 / 1e6));
             }
-            None => text.push_str(", never completed"),
+            if let Some(error) = c.error() {
+                text.push_str(&format!("\nerror: {error}"));
+            }
         }
-        if let Some(node) = op.node() {
-            text.push_str(&format!("\nnode {node}"));
-        }
-        text
+        None => text.push_str(", never completed"),
     }
-}
-
-/// Pairs each client invoke with the next event of its process, in history order.
-pub fn pair_calls(history: &History) -> Vec<Call<'_>> {
-    let mut open: HashMap<Process, usize> = HashMap::new();
-    let mut calls: Vec<Call<'_>> = Vec::new();
-    for op in history.ops.iter().filter(|o| !o.process.is_nemesis()) {
-        if op.kind == OpType::Invoke {
-            open.insert(op.process, calls.len());
-            calls.push(Call {
-                invoke: op,
-                completion: None,
-            });
-        } else if let Some(i) = open.remove(&op.process) {
-            calls[i].completion = Some(op);
-        }
+    if let Some(node) = op.node() {
+        text.push_str(&format!("\nnode {node}"));
     }
-    calls
+    text
 }
 
 /// One lane per process for drawing calls: the processes in order, and each one's lane.

@@ -4,6 +4,7 @@
 //! line and what was expected there; it never panics on bad input. The one liberty taken with the
 //! bytes: a UTF-8 byte-order mark at the start of a file is skipped.
 
+mod calls;
 pub mod edn;
 mod edn_history;
 mod jepsen_log;
@@ -23,6 +24,7 @@ mod corruption_tests;
 #[cfg(test)]
 mod robustness_tests;
 
+pub use calls::{pair_calls, Call};
 pub use json_value::value_from_json;
 pub use lines::LineMap;
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
