@@ -106,7 +106,7 @@ fn serializable_reads_under_partitions_are_caught_stale() {
     );
     // The witness is a read that cannot be linearized: a stale read.
     let r = results(invalid[0]);
-    let witness = &r["linearizability"]["failures"][0]["witness"];
+    let witness = &r["checks"][0]["detail"]["failures"][0]["witness"];
     assert!(
         witness["op"]["op"].as_str().unwrap().starts_with("read"),
         "{witness}"
