@@ -147,8 +147,9 @@ fn etcd_survives_pause_and_kill_and_teardown_leaves_nothing() {
 
     // Logs come back to this machine.
     let logs = tempfile::tempdir().expect("tempdir");
-    let log = etcd
-        .download_logs("n2", &logs.path().join("n2"))
+    let log = logs.path().join("etcd.log");
+    n2.remote
+        .download_file(&etcd.log_path("n2"), &log)
         .unwrap_or_else(|e| panic!("{e}"));
     let text = std::fs::read_to_string(&log).expect("log is text");
     assert!(text.contains(&token) || text.contains("n2"), "log: {text}");

@@ -21,7 +21,7 @@ pub mod timeline;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use faultline_checkers::history::{read_history, History, Op, OpType, Process, ReadOptions};
+use faultline_checkers::history::{read_history, Process, ReadOptions};
 
 /// What went wrong while writing a report; every variant names the file.
 #[derive(Debug, thiserror::Error)]
