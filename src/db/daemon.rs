@@ -36,7 +36,7 @@ pub enum DaemonError {
         program: String,
         action: &'static str,
         #[source]
-        source: ControlError,
+        source: Box<ControlError>,
     },
     /// The command ran but the outcome is wrong (the daemon died right after starting, ...).
     #[error("{program} on {node}: {action}: {detail}")]
@@ -87,7 +87,7 @@ impl Daemon {
             node: self.node.clone(),
             program: self.name.clone(),
             action,
-            source,
+            source: Box::new(source),
         }
     }
 

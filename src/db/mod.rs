@@ -165,6 +165,10 @@ pub trait Db: Send + Sync {
     fn connector(&self, workload: &str, node: &str) -> Result<Box<dyn Connect>, DbError>;
 }
 
+/// How a registry entry opens its cluster: pure (no I/O), so that the options can be checked
+/// before anything is touched; an error is a usage error.
+pub type OpenDb = fn(&DbContext, &DbOptions) -> Result<Arc<dyn Db>, String>;
+
 /// A datastore in the registry.
 pub struct DbSpec {
     /// `--db` name.
@@ -177,7 +181,7 @@ pub struct DbSpec {
     pub packages: &'static [&'static str],
     /// Opens a cluster over the context's nodes; an error is a usage error (options that make
     /// no sense together).
-    pub open: fn(&DbContext, &DbOptions) -> Result<Arc<dyn Db>, String>,
+    pub open: OpenDb,
 }
 
 impl DbSpec {
