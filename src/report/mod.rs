@@ -15,6 +15,8 @@ pub mod html;
 pub mod nemesis_windows;
 pub mod plots;
 pub mod run_index;
+pub mod set_page;
+pub mod situation;
 pub mod store_index;
 pub mod timeline;
 
@@ -22,6 +24,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use faultline_checkers::history::{read_history, Process, ReadOptions};
+
+use crate::store::RunDir;
 
 /// What went wrong while writing a report; every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +35,9 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not valid JSON: {source}")]
-    Json {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    /// `test.json` or `results.json` exists but cannot be read (the message names it).
+    #[error("{0}")]
+    Record(String),
     #[error(transparent)]
     History(#[from] faultline_checkers::history::ReadError),
     #[error(transparent)]
@@ -58,24 +60,33 @@ pub struct ReportFiles {
 /// Writes `index.html`, the timeline pages and the anomaly pages of the run in `run_dir`.
 /// `results.json` may be missing (the run crashed before its check): the index then says so.
 pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles> {
-    let history_path = run_dir.join("history.jsonl");
-    let history = read_history(&history_path, &ReadOptions::default())?.history;
-    let test = read_json_if_present(&run_dir.join("test.json"))?;
-    let results = read_json_if_present(&run_dir.join("results.json"))?;
+    let run = RunDir::open(run_dir);
+    let history = read_history(&run.history(), &ReadOptions::default())?.history;
+    let records = run.records();
+    if let Some(e) = records.errors.first() {
+        return Err(ReportError::Record(e.clone()));
+    }
     let calls = pair_calls(&history);
 
-    let failures = results
+    let failures = records
+        .results
         .as_ref()
         .map(anomaly::failures_of)
         .unwrap_or_default();
-    let anomalies = anomaly::write_pages(run_dir, &history, &calls, &failures)?;
+    let mut anomalies = anomaly::write_pages(run_dir, &history, &calls, &failures)?;
+    if let Some(set) = records
+        .results
+        .as_ref()
+        .and_then(|r| r.check(set_page::CHECKER))
+    {
+        anomalies.extend(set_page::write(run_dir, &history, set)?);
+    }
     let timeline = timeline::write_pages(run_dir, &history, &calls)?;
     plots::write_plots(&history, run_dir)?;
     let index = run_index::write(
         run_dir,
         &run_index::RunFacts {
-            test: test.as_ref(),
-            results: results.as_ref(),
+            records: &records,
             failures: &failures,
             anomalies: &anomalies,
             timeline: &timeline,
@@ -163,23 +174,6 @@ fn lanes(processes: impl Iterator<Item = Process>) -> (Vec<Process>, HashMap<Pro
         .collect();
     let lane_of = lanes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     (lanes, lane_of)
-}
-
-/// Reads a JSON file, or `None` when it does not exist.
-fn read_json_if_present(path: &Path) -> Result<Option<serde_json::Value>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| ReportError::Json {
-                path: path.to_owned(),
-                source,
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ReportError::Io {
-            path: path.to_owned(),
-            source,
-        }),
-    }
 }
 
 /// Writes a page, naming the file on failure.

@@ -123,17 +123,39 @@ pub struct ResultsRecord {
     pub checks: Vec<Verdict>,
 }
 
+/// The first `results.json` layout: the linearizability result beside the summary.
+#[derive(Deserialize)]
+struct FirstLayout {
+    linearizability: Option<LegacyLinearizability>,
+    checks: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct LegacyLinearizability {
+    #[serde(default)]
+    valid: Option<Validity>,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    failures: Vec<serde_json::Value>,
+}
+
+/// One entry of the first layout's `failures`.
+#[derive(Deserialize)]
+struct LegacyFailure {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    valid: Option<Validity>,
+}
+
 impl ResultsRecord {
     /// Reads a `results.json` (either layout; see the module documentation).
     pub fn from_json(text: &str) -> Result<ResultsRecord, serde_json::Error> {
-        let raw: serde_json::Value = serde_json::from_str(text)?;
-        let legacy = raw
-            .get("linearizability")
-            .filter(|_| raw.get("checks").is_none())
-            .cloned();
-        let mut record: ResultsRecord = serde_json::from_value(raw)?;
-        if let Some(old) = legacy {
-            record.checks.push(legacy_linearizability(&old));
+        let mut record: ResultsRecord = serde_json::from_str(text)?;
+        let first: FirstLayout = serde_json::from_str(text)?;
+        if let (Some(old), None) = (first.linearizability, first.checks) {
+            record.checks.push(legacy_linearizability(old));
         }
         Ok(record)
     }
@@ -175,30 +197,24 @@ impl ResultsRecord {
 }
 
 /// The linearizability result of the first `results.json` layout as a neutral verdict.
-fn legacy_linearizability(old: &serde_json::Value) -> Verdict {
-    let model = old.get("model").and_then(|m| m.as_str()).unwrap_or("");
-    let mut v = Verdict::new("linearizable", model);
-    v.valid = old
-        .get("valid")
-        .and_then(Validity::from_json)
-        .unwrap_or(Validity::Unknown);
-    let failures = old
-        .get("failures")
-        .and_then(|f| f.as_array())
-        .cloned()
-        .unwrap_or_default();
-    for f in &failures {
-        if f.get("valid") == Some(&serde_json::Value::Bool(false)) {
+fn legacy_linearizability(old: LegacyLinearizability) -> Verdict {
+    let mut v = Verdict::new("linearizable", &old.model);
+    v.valid = old.valid.unwrap_or(Validity::Unknown);
+    for f in &old.failures {
+        let Ok(failure) = serde_json::from_value::<LegacyFailure>(f.clone()) else {
+            continue;
+        };
+        if failure.valid == Some(Validity::Invalid) {
             v.anomalies.push(Anomaly {
                 kind: "nonlinearizable".into(),
-                key: f.get("key").and_then(|k| k.as_str()).map(str::to_owned),
+                key: failure.key,
                 explanation: Vec::new(),
                 ops: Vec::new(),
             });
         }
     }
     v.summary = format!("{} key(s) not linearizable", v.anomalies.len());
-    v.detail = serde_json::json!({ "model": model, "failures": failures });
+    v.detail = serde_json::json!({ "model": old.model, "failures": old.failures });
     v
 }
 
