@@ -93,6 +93,67 @@ fn usage_errors_exit_64() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown model"));
 }
 
+/// Options that once panicked mid-run (after the datastore was set up) or left an empty run
+/// directory behind are refused before the store or any node is touched.
+#[test]
+fn test_options_that_cannot_run_are_refused_before_anything_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.display().to_string();
+    for bad in [
+        &["--nemesis-interval", "inf"][..],
+        &["--rate", "1e-300"][..],
+        &["--concurrency", "0"][..],
+        &["--time-limit", "0"][..],
+        &["--workload", "set"][..],
+        &["--db", "nosuchdb"][..],
+        &["--read-consistency", "serializable", "--db", "nosuchdb"][..],
+        &["--nemesis-targets", "everyone"][..],
+    ] {
+        let mut args = vec![
+            "test",
+            "--local-cluster",
+            "3",
+            "--cluster",
+            "never-up",
+            "--store",
+            &s,
+        ];
+        args.extend_from_slice(bad);
+        let o = faultline(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(64),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!store.exists(), "{bad:?} created the store");
+        assert!(
+            !std::path::Path::new("/run/netns/never-up-n1").exists(),
+            "{bad:?} brought a cluster up"
+        );
+    }
+}
+
+#[test]
+fn test_help_lists_datastores_workloads_and_faults() {
+    let o = faultline(&["test", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&o.stdout);
+    for word in [
+        "Datastores",
+        "etcd",
+        "Workloads",
+        "register",
+        "set",
+        "Faults",
+        "partition-primary",
+        "--nemesis-targets",
+    ] {
+        assert!(help.contains(word), "{word} missing from:\n{help}");
+    }
+}
+
 #[test]
 fn the_initial_value_changes_the_verdict() {
     // A read of 0 before any write is only valid when the register starts at 0.

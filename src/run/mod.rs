@@ -120,7 +120,8 @@ pub fn run(args: &TestArgs) -> i32 {
                     "faultline test: internal error (a panic: {what}); the faults were healed \
                      and the datastore torn down on the way out, and the history is on disk"
                 );
-                exit::INTERNAL
+                // A bug: no further runs (their tasks would share the runtime with this one's).
+                return exit::INTERNAL;
             }
         };
         worst = worse(worst, code);
@@ -300,7 +301,7 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
     let mut unhealed = Vec::new();
     if not_ready.is_none() {
         log.say(&format!(
-            "workload {}: {} workers, {}, {:.0} s; nemesis: {}",
+            "workload: {}, {} workers, {}, {:.0} s; nemesis: {}",
             workload.name(),
             plan.concurrency,
             if plan.pace.interval.is_zero() {
