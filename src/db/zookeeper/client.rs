@@ -339,7 +339,8 @@ mod tests {
         ] {
             assert!(is_definite(&e), "{e}");
         }
-        let ClientError::Definite(m) = classify("cas", "k3", "10.77.0.12:2181", zk::Error::BadVersion)
+        let ClientError::Definite(m) =
+            classify("cas", "k3", "10.77.0.12:2181", zk::Error::BadVersion)
         else {
             panic!("definite");
         };

@@ -513,10 +513,7 @@ mod tests {
             serving(Mode::Follower),
             serving(Mode::Leader),
         ];
-        assert_eq!(
-            readiness(&s, &two),
-            Err("several leaders: n1, n3".into())
-        );
+        assert_eq!(readiness(&s, &two), Err("several leaders: n1, n3".into()));
     }
 
     #[test]

@@ -149,9 +149,6 @@ mod tests {
             .expect("a free port")
             .port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        assert_eq!(
-            ask(addr, Duration::from_millis(500)),
-            Err(Silence::Refused)
-        );
+        assert_eq!(ask(addr, Duration::from_millis(500)), Err(Silence::Refused));
     }
 }
