@@ -73,7 +73,9 @@ pub struct Peer<'a> {
     pub ip: &'a str,
 }
 
-/// `zoo.cfg` of server `me`, whose data lives in `data_dir`.
+/// `zoo.cfg` of server `me`, whose data lives in `data_dir`. Every client connects from the
+/// one machine faultline runs on, and a retired worker's session lingers until it is closed,
+/// so the per-address connection limit (60 by default) is lifted (`maxClientCnxns=0`).
 pub fn zoo_cfg(settings: &Settings, data_dir: &str, me: Peer<'_>, peers: &[Peer<'_>]) -> String {
     let mut cfg = format!(
         "# Written by faultline; server {id} of {n}.\n\
