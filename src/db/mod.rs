@@ -13,6 +13,7 @@
 pub mod daemon;
 pub mod etcd;
 pub mod install;
+pub mod zookeeper;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -232,7 +233,7 @@ macro_rules! datastores {
     };
 }
 
-datastores!(etcd);
+datastores!(etcd, zookeeper);
 
 /// The datastore called `name`.
 pub fn find(name: &str) -> Option<&'static DbSpec> {
