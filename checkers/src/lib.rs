@@ -15,6 +15,7 @@
 //! readers are fuzzed (`history/robustness_tests.rs`, `history/corruption_tests.rs`), and every
 //! broken input worth keeping is a case of `tests/regressions/`.
 
+pub mod elle;
 pub mod history;
 pub mod linear;
 pub mod model;
