@@ -7,6 +7,7 @@
 pub mod edn;
 mod edn_history;
 mod jepsen_log;
+mod json_array;
 mod json_value;
 mod jsonl;
 mod lines;
@@ -56,7 +57,8 @@ pub enum ReadError {
 /// The formats faultline reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
-    /// faultline's own history.jsonl: one JSON object per line (DESIGN.md).
+    /// faultline's own history.jsonl: one JSON object per line (DESIGN.md); also one JSON
+    /// array of such objects, as Elle's command-line users write histories.
     Jsonl,
     /// Jepsen EDN: a whole vector or list of op maps, or one op map per line; also Porcupine's kv logs.
     Edn,
@@ -167,6 +169,12 @@ fn read_from(
         Ok(())
     };
     match format {
+        Format::Jsonl if json_array::looks_like(starts(&mut reader, path)?) => {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes).map_err(io_error)?;
+            let text = lines::whole_text(&bytes, path)?;
+            json_array::read(text, path, &mut emit)?;
+        }
         Format::Jsonl => jsonl::read(&mut Lines::new(reader, path), path, &mut emit)?,
         Format::JepsenLog => jepsen_log::read(&mut Lines::new(reader, path), path, &mut emit)?,
         Format::Edn => {
@@ -177,6 +185,15 @@ fn read_from(
         }
     }
     Ok(format)
+}
+
+/// The first buffered bytes of `reader` (not consumed), without a byte-order mark.
+fn starts<'r>(reader: &'r mut impl BufRead, path: &Path) -> Result<&'r [u8], ReadError> {
+    let head = reader.fill_buf().map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(head.strip_prefix(lines::BOM).unwrap_or(head))
 }
 
 /// The format of a history file, as [`read_history`] would decide it without a format given.
@@ -210,6 +227,9 @@ pub fn detect_format(path: &Path, text: &str) -> Format {
         Some("edn") => return Format::Edn,
         Some("log") => return Format::JepsenLog,
         _ => {}
+    }
+    if json_array::looks_like(text.as_bytes()) {
+        return Format::Jsonl;
     }
     let first = text
         .lines()
