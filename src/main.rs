@@ -5,6 +5,7 @@
 
 mod bench;
 mod check;
+mod check_txn;
 mod cli;
 mod client;
 mod cluster;

@@ -154,6 +154,16 @@ pub fn analyze_key(txns: &Txns, entries: &[(TxnId, u32)], key: Key) -> KeyAnalys
     }
     let found = &mut out.found;
     let mut readers: FxHashMap<Version, Vec<TxnId>> = FxHashMap::default();
+    // The first position of the longest read holding an element appended by nobody, by a failed
+    // transaction, or already seen before it.
+    let first_suspect = ord.longest.as_ref().map_or(usize::MAX, |(_, l)| {
+        let mut seen = FxHashSet::default();
+        l.iter()
+            .position(|e| {
+                !seen.insert(*e) || ord.writers.get(e).is_none_or(|w| w.status == Status::Fail)
+            })
+            .unwrap_or(usize::MAX)
+    });
     let mut incompatible = false;
     for &(t, m) in entries {
         let Mop::ReadList { start, len, .. } = txns.mops[m as usize] else {
@@ -165,9 +175,19 @@ pub fn analyze_key(txns: &Txns, entries: &[(TxnId, u32)], key: Key) -> KeyAnalys
         let read = txns.list(start, len);
         let version = read.last().copied();
         readers.entry(version).or_default().push(t);
+        let compatible = ord
+            .longest
+            .as_ref()
+            .is_none_or(|(_, l)| l.starts_with(read));
+        // A prefix of the longest read that stops before its first suspect element needs no
+        // look at each element: the longest read's were looked at once for all.
+        if compatible && read.len() <= first_suspect {
+            wr_and_g1b(&ord, key, &k, t, read, &mut out.edges, found);
+            continue;
+        }
         let shown = list(read);
         if let Some((longest_reader, longest)) = &ord.longest {
-            if !incompatible && !longest.starts_with(read) {
+            if !incompatible && !compatible {
                 incompatible = true;
                 found.add("incompatible-order", || {
                     Finding::new(
@@ -225,30 +245,9 @@ pub fn analyze_key(txns: &Txns, entries: &[(TxnId, u32)], key: Key) -> KeyAnalys
                 Some(_) => {}
             }
         }
-        if let Some(&last) = read.last() {
-            if let Some(w) = ord.writers.get(&last) {
-                if w.intermediate && w.txn != t && w.status.possible() {
-                    found.add("G1b", || {
-                        Finding::new(
-                            "G1b",
-                            Some(key),
-                            vec![t, w.txn],
-                            vec![format!(
-                                "T1 read key {k} as {shown}, ending in {last}, which T2 appended before \
-                                 appending to key {k} again: an intermediate read"
-                            )],
-                        )
-                    });
-                }
-            }
-            if let Some(w) = ord.possible_writer(last) {
-                if w != t {
-                    out.edges.push((w, t, WR));
-                }
-            }
-        }
+        wr_and_g1b(&ord, key, &k, t, read, &mut out.edges, found);
     }
-    dirty_updates(txns, &ord, key, &k, found);
+    dirty_updates(&ord, key, &k, found);
     lost_updates(txns, entries, key, &k, found);
     for &(t, m) in entries {
         let Mop::Append { element, .. } = txns.mops[m as usize] else {
@@ -271,8 +270,46 @@ pub fn analyze_key(txns: &Txns, entries: &[(TxnId, u32)], key: Key) -> KeyAnalys
     out
 }
 
+/// The wr edge into the reader of `read`, and `G1b` if the read ends in an intermediate append.
+fn wr_and_g1b(
+    ord: &KeyOrder,
+    key: Key,
+    k: &str,
+    t: TxnId,
+    read: &[i64],
+    edges: &mut Vec<super::graph::Edge>,
+    found: &mut Found,
+) {
+    let Some(&last) = read.last() else {
+        return;
+    };
+    let Some(w) = ord.writers.get(&last) else {
+        return;
+    };
+    if !w.status.possible() {
+        return;
+    }
+    if w.intermediate && w.txn != t {
+        found.add("G1b", || {
+            Finding::new(
+                "G1b",
+                Some(key),
+                vec![t, w.txn],
+                vec![format!(
+                    "T1 read key {k} as {}, ending in {last}, which T2 appended before appending to \
+                     key {k} again: an intermediate read",
+                    list(read)
+                )],
+            )
+        });
+    }
+    if w.txn != t {
+        edges.push((w.txn, t, WR));
+    }
+}
+
 /// A committed append ordered after a failed one, with only `info` appends between.
-fn dirty_updates(txns: &Txns, ord: &KeyOrder, key: Key, k: &str, found: &mut Found) {
+fn dirty_updates(ord: &KeyOrder, key: Key, k: &str, found: &mut Found) {
     let mut failed: Option<(i64, TxnId)> = None;
     for &e in &ord.order {
         let Some(w) = ord.writers.get(&e) else {
@@ -298,7 +335,6 @@ fn dirty_updates(txns: &Txns, ord: &KeyOrder, key: Key, k: &str, found: &mut Fou
             }
         }
     }
-    let _ = txns;
 }
 
 /// Committed transactions that read the same version of the key before appending to it.

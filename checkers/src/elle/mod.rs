@@ -40,6 +40,7 @@ pub mod graph;
 pub mod list_append;
 pub mod models;
 pub mod mop;
+mod read;
 pub mod rw_register;
 pub mod scc;
 pub mod txn;
@@ -59,7 +60,7 @@ pub use detail::{AnomalyCase, EdgeView, ElleDetail, MopView, TxnView};
 pub use rw_register::Inference;
 pub use txn::{Txns, Workload};
 
-use crate::history::{read_ops, History, ReadError, ReadOptions};
+use crate::history::{detect_file_format, read_ops, Format, History, ReadError, ReadOptions};
 use crate::verdict::Verdict;
 
 /// The name of this checker in verdicts.
@@ -155,7 +156,8 @@ pub fn check_txns(
 }
 
 /// Reads and checks the history at `path` without holding its ops: each is compacted into its
-/// transaction as it is read. The time limit counts from the start of reading.
+/// transaction as it is read (faultline's JSONL on every core, see `read.rs`). The time limit
+/// counts from the start of reading.
 pub fn check_file(
     path: &Path,
     read: &ReadOptions,
@@ -163,6 +165,15 @@ pub fn check_file(
 ) -> Result<Verdict, ElleError> {
     let started = Instant::now();
     let checked = checked_models(options)?;
+    let format = match read.format {
+        Some(f) => f,
+        None => detect_file_format(path)?,
+    };
+    if format == Format::Jsonl {
+        if let Some(txns) = read::read_jsonl(path, options.workload) {
+            return Ok(check_txns(&txns, &checked, options, started));
+        }
+    }
     let mut builder = build::Builder::new(options.workload);
     let mut first_error: Option<(usize, String)> = None;
     read_ops(path, read, |op, line| {

@@ -28,8 +28,7 @@ pub use json_value::value_from_json;
 pub use lines::LineMap;
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
-pub use well_formed::check_well_formed;
-use well_formed::WellFormed;
+pub use well_formed::{check_well_formed, WellFormed};
 pub use write::{write_edn, write_jsonl, write_jsonl_op};
 
 use std::io::BufRead;
@@ -185,6 +184,14 @@ fn read_from(
         }
     }
     Ok(format)
+}
+
+/// Parses one line of faultline's JSONL into an op, for readers that split a file themselves
+/// (to parse its lines on several threads). An op with no `index` gets `next_index`; the op must
+/// then still pass [`WellFormed`], in file order.
+pub fn parse_jsonl_line(line: &str, names: &mut FnNames, next_index: u64) -> Result<Op, String> {
+    let fields = jsonl::read_fields(line).map_err(|(m, _)| m)?;
+    fields.into_op(names, next_index)
 }
 
 /// The first buffered bytes of `reader` (not consumed), without a byte-order mark.
