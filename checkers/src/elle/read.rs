@@ -152,7 +152,7 @@ mod tests {
         let mut out = String::new();
         let mut index = 0u64;
         let mut write = |line: String| {
-            let with_index = if index % 3 == 0 {
+            let with_index = if index.is_multiple_of(3) {
                 line
             } else {
                 line.replacen('{', &format!("{{\"index\":{},", index * 2), 1)
