@@ -43,33 +43,52 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Places `edges` (self-edges dropped, duplicates merged) into a graph of `n` vertices.
-    pub fn from_edges(n: usize, mut edges: Vec<Edge>) -> Graph {
-        edges.retain(|&(a, b, _)| a != b);
-        edges.par_sort_unstable_by_key(|&(a, b, _)| (a, b));
+    /// Places `edges` (self-edges dropped, duplicates merged) into a graph of `n` vertices: a
+    /// counting sort by source, then each (short) row sorted by target.
+    pub fn from_edges(n: usize, edges: Vec<Edge>) -> Graph {
         let mut starts = vec![0u32; n + 1];
-        let mut targets = Vec::with_capacity(edges.len());
-        let mut kinds: Vec<Kinds> = Vec::with_capacity(edges.len());
-        let mut last: Option<(TxnId, TxnId)> = None;
-        for (a, b, k) in edges {
-            if last == Some((a, b)) {
-                if let Some(x) = kinds.last_mut() {
-                    *x |= k;
-                }
-                continue;
+        for &(a, b, _) in &edges {
+            if a != b {
+                starts[a as usize + 1] += 1;
             }
-            last = Some((a, b));
-            starts[a as usize + 1] += 1;
-            targets.push(b);
-            kinds.push(k);
         }
         for i in 1..starts.len() {
             starts[i] += starts[i - 1];
         }
+        let mut fill = starts.clone();
+        let mut rows: Vec<(TxnId, Kinds)> = vec![(0, 0); starts[n] as usize];
+        for (a, b, k) in edges {
+            if a != b {
+                rows[fill[a as usize] as usize] = (b, k);
+                fill[a as usize] += 1;
+            }
+        }
+        // Sort and merge each row; rows shrink in place, so new starts are counted afresh.
+        let mut targets = Vec::with_capacity(rows.len());
+        let mut kinds: Vec<Kinds> = Vec::with_capacity(rows.len());
+        let mut new_starts = Vec::with_capacity(n + 1);
+        new_starts.push(0u32);
+        for v in 0..n {
+            let row = &mut rows[starts[v] as usize..starts[v + 1] as usize];
+            row.sort_unstable_by_key(|&(b, _)| b);
+            for &(b, k) in row.iter() {
+                if targets.len() > *new_starts.last().unwrap_or(&0) as usize
+                    && targets.last() == Some(&b)
+                {
+                    if let Some(x) = kinds.last_mut() {
+                        *x |= k;
+                    }
+                } else {
+                    targets.push(b);
+                    kinds.push(k);
+                }
+            }
+            new_starts.push(targets.len() as u32);
+        }
         targets.shrink_to_fit();
         kinds.shrink_to_fit();
         Graph {
-            starts,
+            starts: new_starts,
             targets,
             kinds,
         }
@@ -171,22 +190,23 @@ pub fn realtime_edges(txns: &Txns) -> Vec<Edge> {
         }
     }
     events.par_sort_unstable_by_key(|&(i, _)| i);
-    let mut frontier: Vec<TxnId> = Vec::new();
-    // What each running transaction saw in the frontier at its invoke.
-    let mut saw: rustc_hash::FxHashMap<TxnId, Vec<TxnId>> = Default::default();
+    // The frontier, each with the count of completions before it joined: what an invoke saw is
+    // exactly what had joined by then, so a completion need only remember that count.
+    let mut frontier: Vec<(TxnId, u64)> = Vec::new();
+    let mut joined_by_invoke = vec![0u64; txns.len()];
+    let mut completions = 0u64;
     let mut edges = Vec::new();
     for (_, e) in events {
         match e {
             Event::Invoke(t) => {
-                edges.extend(frontier.iter().map(|&f| (f, t, REALTIME)));
-                if txns.txns[t as usize].status == Status::Ok {
-                    saw.insert(t, frontier.clone());
-                }
+                edges.extend(frontier.iter().map(|&(f, _)| (f, t, REALTIME)));
+                joined_by_invoke[t as usize] = completions;
             }
             Event::Complete(t) => {
-                let before = saw.remove(&t).unwrap_or_default();
-                frontier.retain(|f| !before.contains(f));
-                frontier.push(t);
+                let seen = joined_by_invoke[t as usize];
+                frontier.retain(|&(_, joined)| joined > seen);
+                completions += 1;
+                frontier.push((t, completions));
             }
         }
     }
@@ -196,6 +216,51 @@ pub fn realtime_edges(txns: &Txns) -> Vec<Edge> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Transactions (invoke, complete) on one process each; all ok.
+    fn timed(spans: &[(u64, u64)]) -> Txns {
+        let mut t = Txns::default();
+        for (p, &(i, c)) in spans.iter().enumerate() {
+            let first = t.mops.len();
+            t.push(
+                crate::elle::txn::txn(i, Some(c), p as u64, Status::Ok, 1),
+                first,
+            );
+        }
+        t
+    }
+
+    #[test]
+    fn realtime_edges_skip_what_a_completed_transaction_implies() {
+        // 0 then 1 then 2, in sequence; 3 overlaps 1 and 2.
+        let t = timed(&[(0, 1), (2, 4), (5, 6), (3, 7)]);
+        let mut e = realtime_edges(&t);
+        e.sort();
+        assert_eq!(
+            e,
+            vec![(0, 1, REALTIME), (0, 3, REALTIME), (1, 2, REALTIME)]
+        );
+        // Every pair in real-time order is still connected through the edges.
+        let g = Graph::from_edges(4, e);
+        let reach = |a: u32, b: u32| {
+            let mut stack = vec![a];
+            let mut seen = vec![false; 4];
+            while let Some(v) = stack.pop() {
+                if v == b {
+                    return true;
+                }
+                for (w, _) in g.out(v) {
+                    if !seen[w as usize] {
+                        seen[w as usize] = true;
+                        stack.push(w);
+                    }
+                }
+            }
+            false
+        };
+        assert!(reach(0, 2) && reach(1, 2) && reach(0, 3));
+        assert!(!reach(3, 2) && !reach(1, 3));
+    }
 
     #[test]
     fn duplicate_edges_merge_their_kinds_and_self_edges_vanish() {
