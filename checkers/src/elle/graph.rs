@@ -244,7 +244,7 @@ mod tests {
         let g = Graph::from_edges(4, e);
         let reach = |a: u32, b: u32| {
             let mut stack = vec![a];
-            let mut seen = vec![false; 4];
+            let mut seen = [false; 4];
             while let Some(v) = stack.pop() {
                 if v == b {
                     return true;
