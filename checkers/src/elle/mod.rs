@@ -49,6 +49,8 @@ mod verdict;
 #[cfg(test)]
 mod brute;
 #[cfg(test)]
+mod cycles_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
