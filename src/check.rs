@@ -212,6 +212,9 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs `faultline check`; returns the exit code.
 pub fn run(args: &CheckArgs) -> i32 {
+    if args.workload.is_some() {
+        return crate::check_txn::run(args);
+    }
     let settings = match Settings::from_args(args) {
         Ok(s) => s,
         Err(e) => {

@@ -118,6 +118,29 @@ pub struct CheckArgs {
     /// One JSON object per line per file, instead of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Check transactions for isolation anomalies, Elle-style, instead of linearizability:
+    /// `list-append` or `rw-register` (values are micro-ops like ["append", 5, 3], ["r", 5, [1]]).
+    #[arg(long, value_name = "WORKLOAD")]
+    pub workload: Option<String>,
+
+    /// With --workload: the consistency models the history must satisfy, as Elle names them
+    /// (serializable, strict-serializable, snapshot-isolation, repeatable-read, read-committed,
+    /// read-uncommitted, ...). Default: strict-serializable.
+    #[arg(long, value_name = "M[,M..]", value_delimiter = ',')]
+    pub consistency_models: Vec<String>,
+
+    /// rw-register: infer version orders from writes that follow reads in a transaction.
+    #[arg(long)]
+    pub wfr_keys: bool,
+
+    /// rw-register: assume each key is sequentially consistent (process order orders versions).
+    #[arg(long)]
+    pub sequential_keys: bool,
+
+    /// rw-register: assume each key is linearizable (real-time order orders versions).
+    #[arg(long)]
+    pub linearizable_keys: bool,
 }
 
 #[derive(Args, Debug)]

@@ -19,6 +19,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod check_txn;
 pub mod cli;
 pub mod cluster;
 pub mod control;

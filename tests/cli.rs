@@ -214,3 +214,75 @@ fn the_etcd_corpus_checks_in_one_command() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout(&o).lines().count(), files.len());
 }
+
+/// A case of the checkers' kept corpus of histories.
+fn regression(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("checkers/tests/regressions")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn write_skew_is_g2_item_not_repeatable_read_yet_snapshot_isolation() {
+    let h = regression("elle-la-g2-item.edn");
+    let o = faultline(&["check", "--workload", "list-append", &h]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("G2-item (1 found)"), "{text}");
+    assert!(text.contains("so T1 read before T2 wrote: rw"), "{text}");
+    assert!(text.contains("not repeatable-read"), "{text}");
+    let o = faultline(&[
+        "check",
+        "--workload",
+        "list-append",
+        "--consistency-models",
+        "snapshot-isolation,read-committed",
+        &h,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn elle_json_output_carries_the_neutral_verdict() {
+    let o = faultline(&[
+        "check",
+        "--workload",
+        "list-append",
+        "--json",
+        &regression("elle-la-g1a.jsonl"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let line: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(line["verdict"]["checker"], "elle");
+    assert_eq!(line["verdict"]["valid"], false);
+    assert_eq!(line["verdict"]["anomalies"][0]["kind"], "G1a");
+    assert_eq!(line["verdict"]["detail"]["not"][0], "read-committed");
+}
+
+#[test]
+fn a_malformed_transaction_exits_65_and_bad_flags_64() {
+    let h = regression("elle-la-unknown-micro-op.edn");
+    let o = faultline(&["check", "--workload", "list-append", &h]);
+    assert_eq!(o.status.code(), Some(65));
+    let text = stdout(&o);
+    assert!(
+        text.contains("elle-la-unknown-micro-op.edn:3: micro-op 1"),
+        "{text}"
+    );
+    for args in [
+        &["check", "--workload", "bank", &h][..],
+        &[
+            "check",
+            "--workload",
+            "list-append",
+            "--consistency-models",
+            "eventual",
+            &h,
+        ],
+        &["check", "--workload", "list-append", "--wfr-keys", &h],
+    ] {
+        assert_eq!(faultline(args).status.code(), Some(64), "{args:?}");
+    }
+}
