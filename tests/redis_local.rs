@@ -158,7 +158,11 @@ fn the_register_workload_under_partitions_completes_with_a_checkable_history() {
     let run = the_run(store.path());
     let r = results(&run);
     assert_eq!(r["valid"], code == Some(0), "{}", r["summary"]);
-    assert!(r["summary"]["ok"].as_u64().unwrap_or(0) > 0, "{}", r["summary"]);
+    assert!(
+        r["summary"]["ok"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        r["summary"]
+    );
     let again = check(&run.join("history.jsonl"));
     assert_eq!(again.status.code(), code, "{}", text(&again));
     assert_nothing_left("r-reg");
@@ -235,7 +239,8 @@ fn kill_pause_and_partition_are_healed_and_teardown_leaves_no_redis_running() {
     eprintln!("test took {:?}", started.elapsed());
 }
 
-/// Ctrl-C while a partition or a pause is in force: healed, torn down, history kept.
+/// Ctrl-C while a partition or a pause is in force: healed, torn down, history kept (the
+/// register workload, whose history `faultline check` reads again).
 #[test]
 fn ctrl_c_during_a_fault_heals_and_tears_redis_down() {
     let started = Instant::now();
@@ -248,7 +253,7 @@ fn ctrl_c_during_a_fault_heals_and_tears_redis_down() {
             &REDIS[..],
             &[
                 "--workload",
-                "set",
+                "register",
                 "--time-limit",
                 "60",
                 "--nemesis-interval",
@@ -283,7 +288,10 @@ fn ctrl_c_during_a_fault_heals_and_tears_redis_down() {
     // SAFETY: a plain kill(2) of the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.code().is_some(), "exited, not killed by the signal");
+    assert!(
+        out.status.code().is_some(),
+        "exited, not killed by the signal"
+    );
     assert_nothing_left("r-int");
     assert_eq!(results(&run)["summary"]["interrupted"], true);
     let c = check(&run.join("history.jsonl"));

@@ -204,12 +204,10 @@ pub fn judge(
         }
     };
     let mark = Some((primary.clone(), offset));
-    // Every other server follows it, caught up.
+    // Every other server follows it, with the link up; then, caught up.
     let caught_up_to = previous.filter(|(p, _)| p == primary).map(|(_, o)| *o);
-    for (n, v) in nodes.iter().zip(views) {
-        if &n.name == primary {
-            continue;
-        }
+    let replicas = || nodes.iter().zip(views).filter(|(n, _)| &n.name != primary);
+    for (n, v) in replicas() {
         let why = match &v.server {
             Err(why) => format!("{}'s server: {why}", n.name),
             Ok(Replication::Primary { .. }) => {
@@ -221,16 +219,31 @@ pub fn judge(
             Ok(Replication::Replica { link_up: false, .. }) => {
                 format!("{}'s link to {primary} is down", n.name)
             }
-            Ok(Replication::Replica { offset, .. }) => match caught_up_to {
-                None => "replicas not compared with the primary's offset yet".to_string(),
-                Some(want) if *offset < want => format!(
-                    "{} is at offset {offset}, behind {primary}'s {want}",
-                    n.name
-                ),
-                Some(_) => continue,
-            },
+            Ok(Replication::Replica { .. }) => continue,
         };
         return (mark, Err(why));
+    }
+    for (n, v) in replicas() {
+        if let Ok(Replication::Replica { offset, .. }) = &v.server {
+            match caught_up_to {
+                None => {
+                    return (
+                        mark,
+                        Err("replicas not compared with the primary's offset yet".into()),
+                    )
+                }
+                Some(want) if *offset < want => {
+                    return (
+                        mark,
+                        Err(format!(
+                            "{} is at offset {offset}, behind {primary}'s {want}",
+                            n.name
+                        )),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
     }
     // Every Sentinel could fail over.
     for (n, v) in nodes.iter().zip(views) {
