@@ -57,7 +57,7 @@ fn the_run(store: &Path) -> PathBuf {
 
 /// The number before `word` in a set checker summary ("... 12 lost ...").
 fn count_before(summary: &str, word: &str) -> Option<u64> {
-    let words: Vec<&str> = summary.split(|c: char| c == ' ' || c == ',').collect();
+    let words: Vec<&str> = summary.split([' ', ',']).collect();
     words
         .windows(2)
         .find(|w| w[1] == word)
