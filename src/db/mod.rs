@@ -13,6 +13,7 @@
 pub mod daemon;
 pub mod etcd;
 pub mod install;
+pub mod redis;
 pub mod zookeeper;
 
 use std::path::PathBuf;
@@ -164,6 +165,13 @@ pub trait Db: Send + Sync {
 
     /// A connector for a worker of `workload` bound to `node`.
     fn connector(&self, workload: &str, node: &str) -> Result<Box<dyn Connect>, DbError>;
+
+    /// A connector for the final reads on `node`, after healing: they should say what `node`
+    /// itself holds. The worker's connector unless a datastore's workers may be sent elsewhere
+    /// (Redis's follow their Sentinel to the primary).
+    fn final_connector(&self, workload: &str, node: &str) -> Result<Box<dyn Connect>, DbError> {
+        self.connector(workload, node)
+    }
 }
 
 /// How a registry entry opens its cluster: pure (no I/O), so that the options can be checked
@@ -233,7 +241,7 @@ macro_rules! datastores {
     };
 }
 
-datastores!(etcd, zookeeper);
+datastores!(etcd, redis, zookeeper);
 
 /// The datastore called `name`.
 pub fn find(name: &str) -> Option<&'static DbSpec> {

@@ -31,7 +31,7 @@ pub async fn final_reads(
     let mut process = shared.concurrency * 1_000_000;
     let mut clients: Vec<Option<Box<dyn Client>>> = Vec::new();
     for node in nodes {
-        let client = match db.connector(workload, node) {
+        let client = match db.final_connector(workload, node) {
             Ok(c) => match tokio::time::timeout(timeout, c.connect()).await {
                 Ok(Ok(client)) => Some(client),
                 Ok(Err(e)) => {

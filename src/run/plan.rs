@@ -136,7 +136,11 @@ impl Plan {
         };
         // The workload's and the datastore's own options: building them does no I/O.
         plan.workload(args, 0)?;
-        (db.open)(&plan.db_context(args, Vec::new(), 0), &args.db_options).map_err(usage)?;
+        (db.open)(
+            &plan.db_context(args, plan.placeholder_nodes(), 0),
+            &args.db_options,
+        )
+        .map_err(usage)?;
         Ok(plan)
     }
 
@@ -150,6 +154,26 @@ impl Plan {
             set_linearizable: args.set_linearizable,
         })
         .map_err(Usage)
+    }
+
+    /// As many nodes as the run will have, for checking the datastore's options against their
+    /// number (a quorum, a count of replicas) before anything is touched: opening does no
+    /// I/O, so their remotes refuse every command and their addresses are empty.
+    fn placeholder_nodes(&self) -> Vec<db::DbNode> {
+        (0..self.node_count)
+            .map(|i| {
+                let name = self
+                    .named_nodes
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("n{}", i + 1));
+                db::DbNode {
+                    remote: std::sync::Arc::new(crate::control::dummy::DummyRemote::new(&name)),
+                    name,
+                    ip: String::new(),
+                }
+            })
+            .collect()
     }
 
     /// What the datastore is opened with.
