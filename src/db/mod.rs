@@ -11,10 +11,7 @@
 //! the local cluster every node shares one PID space.
 
 pub mod daemon;
-pub mod etcd;
 pub mod install;
-pub mod redis;
-pub mod zookeeper;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -199,10 +196,13 @@ impl DbSpec {
     }
 }
 
-/// The registry: one line per datastore. It makes the datastore's options part of
+/// The registry: one name per datastore on one line. It declares the datastore's module (its
+/// folder), makes its options part of
 /// `faultline test` (a group of their own in `--help`) and lists its [`DbSpec`].
 macro_rules! datastores {
     ($($db:ident),* $(,)?) => {
+        $(pub mod $db;)*
+
         /// The options of every datastore, each under its own heading in `--help`.
         #[derive(clap::Args, Debug, Clone, Default)]
         pub struct DbOptions {
