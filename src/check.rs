@@ -46,36 +46,6 @@ pub struct FileResult {
     pub lines: Option<LineMap>,
 }
 
-impl FileResult {
-    /// A run's result in the shape the text report uses; line numbers are those of the
-    /// history.jsonl the recorder wrote (one event per line).
-    /// A run's result, from its history as read back from `path` (so lines are the file's).
-    pub fn for_run(path: std::path::PathBuf, analysis: &Analysis, history: History) -> FileResult {
-        FileResult {
-            file: path.display().to_string(),
-            valid: analysis.valid,
-            error: None,
-            format: Some("jsonl"),
-            model: faultline_workloads::register::MODEL.to_string(),
-            ops: history.len(),
-            calls: analysis.calls,
-            parts: analysis.parts.len(),
-            read_ms: 0.0,
-            check_ms: 0.0,
-            steps: analysis.parts.iter().map(|p| p.steps).sum(),
-            configurations: analysis.parts.iter().map(|p| p.memo_entries).sum(),
-            failures: analysis
-                .failures()
-                .filter(|p| p.valid == Validity::Invalid)
-                .cloned()
-                .collect(),
-            analysis: None,
-            history: Some(history),
-            lines: None,
-        }
-    }
-}
-
 fn format_name(f: Format) -> &'static str {
     match f {
         Format::Jsonl => "jsonl",
