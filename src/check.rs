@@ -185,6 +185,14 @@ pub fn run(args: &CheckArgs) -> i32 {
     if args.workload.is_some() {
         return crate::check_txn::run(args);
     }
+    if args.html.is_some() {
+        eprintln!(
+            "faultline check: --html draws transactional anomalies and needs --workload \
+             list-append or rw-register (a register history's anomaly pages come with \
+             `faultline test` runs and `faultline report`)"
+        );
+        return exit::USAGE;
+    }
     let settings = match Settings::from_args(args) {
         Ok(s) => s,
         Err(e) => {

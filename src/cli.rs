@@ -141,6 +141,11 @@ pub struct CheckArgs {
     /// rw-register: assume each key is linearizable (real-time order orders versions).
     #[arg(long)]
     pub linearizable_keys: bool,
+
+    /// With --workload: write a page per history into DIR (`<file name>.html`) drawing each
+    /// anomaly's cycle as a graph of its transactions, edge by edge.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -286,3 +286,26 @@ fn a_malformed_transaction_exits_65_and_bad_flags_64() {
         assert_eq!(faultline(args).status.code(), Some(64), "{args:?}");
     }
 }
+
+#[test]
+fn html_draws_each_transactional_history_and_needs_a_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("pages");
+    let h = regression("elle-la-g-nonadjacent.edn");
+    let o = faultline(&[
+        "check",
+        "--workload",
+        "list-append",
+        "--html",
+        pages.to_str().unwrap(),
+        &h,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let page = std::fs::read_to_string(pages.join("elle-la-g-nonadjacent.edn.html")).unwrap();
+    assert!(page.contains("<svg") && page.contains("G-nonadjacent 1"));
+    assert_eq!(page.matches("marker-end").count(), 4, "four edges drawn");
+
+    let o = faultline(&["check", "--html", pages.to_str().unwrap(), &h]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs --workload"));
+}

@@ -11,6 +11,7 @@
 //! All text from the history and the results is escaped ([`html::escape`]).
 
 pub mod anomaly;
+pub mod elle_page;
 pub mod html;
 pub mod nemesis_windows;
 pub mod plots;
@@ -80,6 +81,13 @@ pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles> {
         .and_then(|r| r.check(set_page::CHECKER))
     {
         anomalies.extend(set_page::write(run_dir, &history, set)?);
+    }
+    if let Some(txns) = records
+        .results
+        .as_ref()
+        .and_then(|r| r.check(elle_page::CHECKER))
+    {
+        anomalies.extend(elle_page::write(run_dir, txns)?);
     }
     let timeline = timeline::write_pages(run_dir, &history, &calls)?;
     plots::write_plots(&history, run_dir)?;
