@@ -118,15 +118,11 @@ pub fn check(history: &History, options: &BankOptions) -> BankResult {
             ("transfer", OpType::Invoke) => {
                 pending_transfers.insert(op.process);
             }
-            ("transfer", kind) => {
-                if pending_transfers.remove(&op.process) {
-                    match kind {
-                        OpType::Ok => r.transfers_ok += 1,
-                        OpType::Fail => r.transfers_failed += 1,
-                        _ => r.transfers_indefinite += 1,
-                    }
-                }
-            }
+            ("transfer", kind) if pending_transfers.remove(&op.process) => match kind {
+                OpType::Ok => r.transfers_ok += 1,
+                OpType::Fail => r.transfers_failed += 1,
+                _ => r.transfers_indefinite += 1,
+            },
             ("read", OpType::Invoke) => {
                 invokes.insert(op.process, (op.index, op.time));
             }

@@ -139,10 +139,8 @@ pub fn check(history: &History, initial: i64) -> CounterResult {
                     r.failed_adds += 1;
                 }
             }
-            ("add", OpType::Info) => {
-                if adds.remove(&op.process).is_some() {
-                    r.indefinite_adds += 1;
-                }
+            ("add", OpType::Info) if adds.remove(&op.process).is_some() => {
+                r.indefinite_adds += 1;
             }
             ("read", OpType::Invoke) => {
                 reads.insert(
