@@ -353,3 +353,15 @@ pub struct CompareArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only in debug builds, and only when it is parsed:
+    /// two datastores' option structs once shared the group name `Options`, which made every
+    /// debug `faultline test` panic while release builds (and CI) ran fine. This runs the checks
+    /// in every profile.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::command().debug_assert();
+    }
+}
