@@ -182,7 +182,14 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs `faultline check`; returns the exit code.
 pub fn run(args: &CheckArgs) -> i32 {
-    if args.workload.is_some() {
+    if let Some(w) = args.workload.as_deref() {
+        if crate::check_workload::WORKLOADS.contains(&w) {
+            if args.html.is_some() {
+                eprintln!("faultline check: --html draws transactional anomalies (list-append, rw-register)");
+                return exit::USAGE;
+            }
+            return crate::check_workload::run(args, w);
+        }
         return crate::check_txn::run(args);
     }
     if args.html.is_some() {

@@ -32,7 +32,10 @@ struct FileVerdict {
 fn options(args: &CheckArgs) -> Result<(ElleOptions, ReadOptions), String> {
     let name = args.workload.as_deref().unwrap_or_default();
     let workload = Workload::parse(name).ok_or_else(|| {
-        format!("unknown workload `{name}`; the transactional workloads are list-append and rw-register")
+        format!(
+            "unknown workload `{name}`; --workload takes list-append, rw-register, {}",
+            crate::check_workload::WORKLOADS.join(", ")
+        )
     })?;
     let mut o = ElleOptions::new(workload);
     if !args.consistency_models.is_empty() {

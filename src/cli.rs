@@ -119,8 +119,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Check transactions for isolation anomalies, Elle-style, instead of linearizability:
-    /// `list-append` or `rw-register` (values are micro-ops like ["append", 5, 3], ["r", 5, [1]]).
+    /// Check a workload's history instead of linearizability: transactions for isolation
+    /// anomalies, Elle-style (`list-append`, `rw-register`: values are micro-ops like
+    /// ["append", 5, 3], ["r", 5, [1]]), or `set`, `counter`, `unique-ids`, `bank` with their
+    /// checkers (Jepsen's `set-full`, `counter`, `unique-ids`, `bank`).
     #[arg(long, value_name = "WORKLOAD")]
     pub workload: Option<String>,
 

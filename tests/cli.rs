@@ -309,3 +309,21 @@ fn html_draws_each_transactional_history_and_needs_a_workload() {
     assert_eq!(o.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&o.stderr).contains("needs --workload"));
 }
+
+#[test]
+fn jepsen_bank_and_counter_histories_check_with_their_workloads_checker() {
+    let o = faultline(&[
+        "check",
+        "--workload",
+        "bank",
+        &fixture("bank-wrong-total.edn"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("sums to 95, not 100"), "{}", stdout(&o));
+
+    let o = faultline(&["check", "--workload", "counter", &fixture("counter-ok.edn")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    let o = faultline(&["check", "--workload", "nope", &fixture("counter-ok.edn")]);
+    assert_eq!(o.status.code(), Some(64));
+}
