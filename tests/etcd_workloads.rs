@@ -87,12 +87,12 @@ fn serializable_counter_reads_on_a_cut_off_member_miss_acknowledged_adds() {
         "no run caught a stale counter read\n{out}"
     );
     let c = the_check(&invalid[0], "counter");
-    assert_eq!(c["anomalies"][0]["kind"], "lost-adds", "{c}");
+    assert_eq!(c["anomalies"][0]["kind"], "missed-adds", "{c}");
     assert!(
         c["anomalies"][0]["explanation"][0]
             .as_str()
             .unwrap()
-            .contains("acknowledged adds were lost"),
+            .contains("missed acknowledged adds"),
         "{c}"
     );
     assert_eq!(o.status.code(), Some(1), "{out}");

@@ -13,7 +13,8 @@
 //! That is sound (every value outside is impossible: no choice of which indefinite adds happened
 //! and of linearization points inside the intervals produces it) and, for increments only,
 //! exactly Jepsen's check, whose bounds are `lower` at the read's invoke and `upper` at its
-//! completion. A read below its bounds lost acknowledged adds; one above saw adds nobody made.
+//! completion. A read below its bounds missed acknowledged adds (stale, or the adds were lost);
+//! one above saw adds nobody made.
 
 use std::collections::HashMap;
 
@@ -214,12 +215,13 @@ pub fn check(history: &History, initial: i64) -> CounterResult {
 pub fn explain(e: &BadRead) -> String {
     let why = if e.value < e.lower {
         format!(
-            "{} acknowledged added amount(s) missing: acknowledged adds were lost",
+            "it is {} short of the adds acknowledged before it began: it missed acknowledged \
+             adds (a stale read, or adds lost)",
             e.lower - e.value
         )
     } else {
         format!(
-            "{} more than every add attempted could make: the read saw adds nobody made",
+            "it is {} more than every add attempted could make: it saw adds nobody made",
             e.value - e.upper
         )
     };
@@ -259,7 +261,7 @@ impl CounterResult {
         for e in self.errors.iter().take(KEPT) {
             v.anomalies.push(Anomaly {
                 kind: if e.value < e.lower {
-                    "lost-adds".into()
+                    "missed-adds".into()
                 } else {
                     "phantom-adds".into()
                 },
@@ -329,7 +331,7 @@ mod tests {
         assert_eq!(r.valid, Validity::Invalid);
         assert_eq!((r.errors[0].lower, r.errors[0].upper), (2, 2));
         let v = r.to_verdict();
-        assert_eq!(v.anomalies[0].kind, "lost-adds");
+        assert_eq!(v.anomalies[0].kind, "missed-adds");
         assert!(v.anomalies[0].explanation[0].contains("[2, 2]"));
     }
 
