@@ -272,7 +272,7 @@ fn a_malformed_transaction_exits_65_and_bad_flags_64() {
         "{text}"
     );
     for args in [
-        &["check", "--workload", "bank", &h][..],
+        &["check", "--workload", "no-such-workload", &h][..],
         &[
             "check",
             "--workload",
