@@ -56,11 +56,14 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// The value that describes the operation: the completion's when known (Jepsen completes a
-    /// `cas` or `write` with its argument and a `read` with its result), else the invoke's.
+    /// The argument of a `write` or `cas`: the invoke's value, or the completion's when the
+    /// invoke carries none. Jepsen completes a `write` or `cas` with its argument; one that names
+    /// another value is refused as malformed when the history is read (see
+    /// `history::well_formed`), so the two never disagree in a history read from a file, and in
+    /// one built in memory the invoke, being what the client asked for, wins.
     pub fn value(&self) -> &'a Value {
         match self.outcome {
-            Outcome::Ok(v) if !v.is_nil() || self.input.is_nil() => v,
+            Outcome::Ok(v) if self.input.is_nil() => v,
             _ => self.input,
         }
     }
