@@ -11,12 +11,13 @@
 //!
 //! A `write` or `cas` completes with the value it was invoked with (Jepsen echoes the argument).
 //! An `ok` that names a different value is refused, naming both lines: a checker cannot tell
-//! which of the two the datastore acted on, and taking either silently would judge a history that
-//! may never have happened. An `ok` that carries no value (`nil`, or the field left out) says
-//! nothing about the argument, so it is no contradiction: some Jepsen clients complete writes that
-//! way, and the invoke's value is then the argument. A read's `ok` value is its result, not an
-//! echo, so reads (and every other function) are not compared. Only `ok` is compared: a `fail`
-//! did not happen and an `info`'s value is not used.
+//! which of the two the datastore acted on, and taking either silently would judge a history
+//! that may never have happened. A value missing on one side is no contradiction: an `ok` that
+//! carries none (`nil`, or the field left out) says nothing about the argument, and some Jepsen
+//! clients complete writes that way; an invoke that carries none leaves the argument to its
+//! completion (`Call::value` in `model` reads them so). A read's `ok` value is its result, not
+//! an echo, so reads (and every other function) are not compared. Only `ok` is compared: a
+//! `fail` did not happen and an `info`'s value is not used.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -86,7 +87,8 @@ impl WellFormed {
                     ));
                 }
                 if let Some(invoked) = echo {
-                    if op.kind == OpType::Ok && !op.value.is_nil() && op.value != *invoked {
+                    let both = !op.value.is_nil() && !invoked.is_nil();
+                    if op.kind == OpType::Ok && both && op.value != *invoked {
                         return Err(format!(
                             "ok of {f} {} at line {line} by process {p} completes the invoke of {f} {invoked} \
                              at line {at}: a {f} completes with the value it was invoked with",
@@ -281,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn a_write_completed_with_nil_or_its_own_value_is_well_formed() {
+    fn a_write_with_nil_on_either_side_or_the_same_value_is_well_formed() {
         let h = valued(&[
             (1, Invoke, "write", Value::Int(3)),
             (1, Ok, "write", Value::Nil),
@@ -292,6 +294,9 @@ mod tests {
             (1, Fail, "write", Value::Int(7)),
             (1, Invoke, "write", Value::Int(8)),
             (1, Info, "write", Value::Int(9)),
+            // An invoke without a value leaves the argument to the completion.
+            (2, Invoke, "write", Value::Nil),
+            (2, Ok, "write", Value::Int(10)),
         ]);
         check_well_formed(&h, Path::new("h")).unwrap();
     }
