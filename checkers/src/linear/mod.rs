@@ -13,6 +13,7 @@ mod file;
 mod memo;
 pub mod prepare;
 pub mod search;
+mod unique;
 pub mod verdict;
 pub mod witness;
 
@@ -37,7 +38,7 @@ pub use file::{check_file, FileCheck, FileCheckError};
 use prepare::Part;
 pub use prepare::PrepareError;
 use search::{Limits, MemoryBudget, Progress, Search};
-pub use witness::{OpSummary, Witness};
+pub use witness::{ClusterSummary, Contradiction, OpSummary, RealTimeEdge, Witness};
 
 /// How to check.
 #[derive(Debug, Clone)]
@@ -50,6 +51,9 @@ pub struct CheckOptions {
     pub memory_limit: usize,
     /// Check every key even after one is found invalid (for reports listing every bad key).
     pub all_keys: bool,
+    /// Decide a key whose values are each written once without a search, in O(n log n) (see
+    /// `unique`). On by default; off only to measure or test the search itself.
+    pub polynomial: bool,
 }
 
 impl Default for CheckOptions {
@@ -59,6 +63,7 @@ impl Default for CheckOptions {
             time_limit: None,
             memory_limit: 4 << 30,
             all_keys: false,
+            polynomial: true,
         }
     }
 }
@@ -73,11 +78,15 @@ pub struct PartReport {
     /// Why the verdict is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
-    /// Calls in the part (fails excluded), and how many the search had to consider.
+    /// Calls in the part (fails excluded), and how many were left to consider after the
+    /// preparer's reductions (by the search, or by the polynomial path).
     pub calls: usize,
     pub searched_calls: usize,
     pub steps: u64,
     pub memo_entries: usize,
+    /// Decided without a search: every value of the key is written once (see `unique`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub polynomial: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub witness: Option<Witness>,
 }
@@ -169,7 +178,19 @@ pub fn search_parts<M: Model>(
                         report_done(&done, total, progress);
                         return;
                     }
-                    Slot::Waiting(part) => Search::new(part),
+                    Slot::Waiting(mut part) => {
+                        if options.polynomial {
+                            if let Some(decision) = unique::decide(&mut part, events) {
+                                if matches!(decision, unique::Decision::Invalid(_)) {
+                                    invalid_found.store(true, Ordering::Relaxed);
+                                }
+                                *slot = Slot::Done(decided(&part, decision));
+                                report_done(&done, total, progress);
+                                return;
+                            }
+                        }
+                        Search::new(part)
+                    }
                     Slot::Running(search) => search,
                     Slot::Done(_) | Slot::Moving => unreachable!("only unfinished slots run"),
                 };
@@ -219,7 +240,27 @@ fn unsearched<M: Model>(part: &Part<M>, cause: &str) -> PartReport {
         searched_calls: part.calls.len(),
         steps: 0,
         memo_entries: 0,
+        polynomial: false,
         witness: None,
+    }
+}
+
+/// The report of a part the polynomial path decided.
+fn decided<M: Model>(part: &Part<M>, decision: unique::Decision) -> PartReport {
+    let (valid, witness) = match decision {
+        unique::Decision::Valid => (Validity::Valid, None),
+        unique::Decision::Invalid(w) => (Validity::Invalid, Some(*w)),
+    };
+    PartReport {
+        key: part.key.as_ref().map(|k| k.to_string()),
+        valid,
+        cause: None,
+        calls: part.calls_before_reduction,
+        searched_calls: part.calls.len(),
+        steps: 0,
+        memo_entries: 0,
+        polynomial: true,
+        witness,
     }
 }
 
@@ -248,6 +289,7 @@ fn report<M: Model>(mut search: Search<M>, outcome: Progress, events: usize) -> 
         searched_calls: search.part.calls.len(),
         steps: search.steps,
         memo_entries: search.memo_entries(),
+        polynomial: false,
         witness,
     }
 }
