@@ -136,6 +136,7 @@ impl Settings {
                 time_limit: args.time_limit.map(Duration::from_secs_f64),
                 memory_limit: args.memory_limit.saturating_mul(1 << 20),
                 all_keys: args.all_keys,
+                ..CheckOptions::default()
             },
         })
     }
