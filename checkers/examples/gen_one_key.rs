@@ -11,7 +11,7 @@
 //! `--processes` client workers each run one operation at a time on the key `"k0"`. Every
 //! operation takes effect at one instant inside its window on a real sequential object, so the
 //! history is linearizable by construction; `--stale P` then makes a fraction of the reads
-//! return the value before the latest one, which (mostly) makes it invalid. Of the writes (and
+//! return the value of 16 writes before, which (almost always) makes it invalid. Of the writes (and
 //! cas and appends): a fraction `--info` ends `info` (timed out), a fraction `--crashed` never
 //! completes; either takes effect or not, half and half, possibly long after its invoke (up to
 //! the timeout, 50 times an ordinary latency); the worker goes on as a fresh process.
@@ -37,7 +37,7 @@ const USAGE: &str = "usage: gen_one_key [options] OUT.jsonl
   --reads P       fraction of operations that read, default 0.5
   --info P        fraction of writes (cas, appends) that end info, default 0.25
   --crashed P     fraction of writes (cas, appends) that never complete, default 0.1
-  --stale P       fraction of reads that return the previous value instead, default 0
+  --stale P       fraction of reads that return the value of 16 writes before, default 0
   --workload W    register | cas-register | append, default register
   --values V      distinct | repeated (1..=5), default distinct
   --repeat P      with distinct values: reuse an earlier value in this fraction of writes
@@ -180,9 +180,13 @@ struct Worker {
 /// The sequential object: a register's value, or the string an append chain built.
 struct Truth {
     current: Value,
-    previous: Value,
+    /// The values before the current one, the oldest first (at most [`STALE`]).
+    previous: std::collections::VecDeque<Value>,
     written: Vec<Value>,
 }
+
+/// How many writes back a stale read looks.
+const STALE: usize = 16;
 
 /// An ordinary operation's latency, in ns: 0.2 to 2 ms.
 const LATENCY: u64 = 1_800_000;
@@ -224,8 +228,8 @@ fn generate(args: &Args) -> std::io::Result<u64> {
         _ => Value::Nil,
     };
     let mut truth = Truth {
-        current: initial.clone(),
-        previous: initial,
+        current: initial,
+        previous: Default::default(),
         written: Vec::new(),
     };
     let mut next_value = 0i64;
@@ -356,10 +360,17 @@ fn take_effect(worker: &Worker, truth: &mut Truth, rng: &mut Rng, stale: f64) ->
         if matches!(v, Value::Int(_)) {
             truth.written.push(v.clone());
         }
-        truth.previous = std::mem::replace(&mut truth.current, v);
+        truth
+            .previous
+            .push_back(std::mem::replace(&mut truth.current, v));
+        if truth.previous.len() > STALE {
+            truth.previous.pop_front();
+        }
     };
     match worker.f {
-        "read" | "get" if rng.chance(stale) => (OpType::Ok, truth.previous.clone()),
+        "read" | "get" if truth.previous.len() == STALE && rng.chance(stale) => {
+            (OpType::Ok, truth.previous[0].clone())
+        }
         "read" | "get" => (OpType::Ok, truth.current.clone()),
         "write" => {
             set(truth, worker.input.clone());

@@ -13,6 +13,7 @@ mod file;
 mod memo;
 pub mod prepare;
 pub mod search;
+mod status;
 mod unique;
 pub mod verdict;
 pub mod witness;
@@ -25,6 +26,7 @@ mod reference;
 mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -38,6 +40,7 @@ pub use file::{check_file, FileCheck, FileCheckError};
 use prepare::Part;
 pub use prepare::PrepareError;
 use search::{Limits, MemoryBudget, Progress, Search};
+pub use status::{Status, StatusReport};
 pub use witness::{ClusterSummary, Contradiction, OpSummary, RealTimeEdge, Witness};
 
 /// How to check.
@@ -54,6 +57,8 @@ pub struct CheckOptions {
     /// Decide a key whose values are each written once without a search, in O(n log n) (see
     /// `unique`). On by default; off only to measure or test the search itself.
     pub polynomial: bool,
+    /// Where to tell what the check is doing while it runs (see [`Status`]); `None` for no one.
+    pub status: Option<Arc<Status>>,
 }
 
 impl Default for CheckOptions {
@@ -64,6 +69,7 @@ impl Default for CheckOptions {
             memory_limit: 4 << 30,
             all_keys: false,
             polynomial: true,
+            status: None,
         }
     }
 }
@@ -120,6 +126,10 @@ pub fn check<M: Model>(
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<Analysis, PrepareError> {
     let started = Instant::now();
+    if let Some(status) = &options.status {
+        status.read_events(history.len());
+        status.reading_over();
+    }
     let parts = prepare::prepare(history, model, options.partition)?;
     Ok(search_parts(
         parts,
@@ -165,7 +175,18 @@ pub fn search_parts<M: Model>(
             used: &memory_used,
         },
         cancelled: &cancelled,
+        status: options.status.as_deref(),
     };
+    let progress_and_status = |n: usize, total: usize| {
+        if let Some(status) = limits.status {
+            status.parts(total, n);
+        }
+        if let Some(report) = progress {
+            report(n, total);
+        }
+    };
+    progress_and_status(0, total);
+    let progress: Option<&(dyn Fn(usize, usize) + Sync)> = Some(&progress_and_status);
     let mut budget = FIRST_BUDGET;
     while slots.iter().any(|s| !matches!(s, Slot::Done(_))) {
         slots
@@ -194,7 +215,19 @@ pub fn search_parts<M: Model>(
                     Slot::Running(search) => search,
                     Slot::Done(_) | Slot::Moving => unreachable!("only unfinished slots run"),
                 };
+                let key = limits.status.map(|status| {
+                    let key = search
+                        .part
+                        .key
+                        .as_ref()
+                        .map_or(String::new(), |k| k.to_string());
+                    status.round_begins(&key, search.steps);
+                    (status, key)
+                });
                 let result = search.run(budget, &limits);
+                if let Some((status, key)) = key {
+                    status.round_ends(&key);
+                }
                 if result == Progress::Pending {
                     *slot = Slot::Running(search);
                     return;

@@ -57,6 +57,8 @@ pub struct Limits<'a> {
     pub deadline: Option<Instant>,
     pub memory: MemoryBudget<'a>,
     pub cancelled: &'a (dyn Fn() -> bool + Sync),
+    /// Told the steps taken, for a caller showing progress.
+    pub status: Option<&'a super::Status>,
 }
 
 /// The furthest point the search reached: the call whose return it could not pass.
@@ -442,6 +444,13 @@ impl<M: Model> Search<M> {
                 }
                 if !self.memo.report(&limits.memory) {
                     break memory_stop(limits);
+                }
+                if let Some(status) = limits.status {
+                    let used = limits
+                        .memory
+                        .used
+                        .load(std::sync::atomic::Ordering::Relaxed);
+                    status.stepped(512, used);
                 }
             }
             if self.fresh {
