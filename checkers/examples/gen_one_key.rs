@@ -11,10 +11,11 @@
 //! `--processes` client workers each run one operation at a time on the key `"k0"`. Every
 //! operation takes effect at one instant inside its window on a real sequential object, so the
 //! history is linearizable by construction; `--stale P` then makes a fraction of the reads
-//! return the value of 16 writes before, which (almost always) makes it invalid. Of the writes (and
-//! cas and appends): a fraction `--info` ends `info` (timed out), a fraction `--crashed` never
-//! completes; either takes effect or not, half and half, possibly long after its invoke (up to
-//! the timeout, 50 times an ordinary latency); the worker goes on as a fresh process.
+//! return the value written 2 x `--processes` writes before, which (almost always) makes it
+//! invalid. Of the writes (and cas and appends): a fraction `--info` ends `info` (timed out), a
+//! fraction `--crashed` never completes; either takes effect or not, half and half, possibly
+//! long after its invoke (up to the timeout, 50 times an ordinary latency); the worker goes on
+//! as a fresh process.
 //!
 //! `--workload`: `register` (read, write), `cas-register` (read, write, cas from the value last
 //! read) or `append` (the kv model's get and append of distinct strings). `--values`: `distinct`
@@ -37,7 +38,7 @@ const USAGE: &str = "usage: gen_one_key [options] OUT.jsonl
   --reads P       fraction of operations that read, default 0.5
   --info P        fraction of writes (cas, appends) that end info, default 0.25
   --crashed P     fraction of writes (cas, appends) that never complete, default 0.1
-  --stale P       fraction of reads that return the value of 16 writes before, default 0
+  --stale P       fraction of reads returning the value 2 x processes writes old, default 0
   --workload W    register | cas-register | append, default register
   --values V      distinct | repeated (1..=5), default distinct
   --repeat P      with distinct values: reuse an earlier value in this fraction of writes
@@ -180,13 +181,12 @@ struct Worker {
 /// The sequential object: a register's value, or the string an append chain built.
 struct Truth {
     current: Value,
-    /// The values before the current one, the oldest first (at most [`STALE`]).
+    /// The values before the current one, the oldest first (at most `stale_by`).
     previous: std::collections::VecDeque<Value>,
+    /// How many writes back a stale read looks: twice the processes, beyond any overlap.
+    stale_by: usize,
     written: Vec<Value>,
 }
-
-/// How many writes back a stale read looks.
-const STALE: usize = 16;
 
 /// An ordinary operation's latency, in ns: 0.2 to 2 ms.
 const LATENCY: u64 = 1_800_000;
@@ -230,6 +230,7 @@ fn generate(args: &Args) -> std::io::Result<u64> {
     let mut truth = Truth {
         current: initial,
         previous: Default::default(),
+        stale_by: 2 * args.processes as usize,
         written: Vec::new(),
     };
     let mut next_value = 0i64;
@@ -363,12 +364,12 @@ fn take_effect(worker: &Worker, truth: &mut Truth, rng: &mut Rng, stale: f64) ->
         truth
             .previous
             .push_back(std::mem::replace(&mut truth.current, v));
-        if truth.previous.len() > STALE {
+        if truth.previous.len() > truth.stale_by {
             truth.previous.pop_front();
         }
     };
     match worker.f {
-        "read" | "get" if truth.previous.len() == STALE && rng.chance(stale) => {
+        "read" | "get" if truth.previous.len() == truth.stale_by && rng.chance(stale) => {
             (OpType::Ok, truth.previous[0].clone())
         }
         "read" | "get" => (OpType::Ok, truth.current.clone()),

@@ -15,6 +15,16 @@ pub(crate) type Member = u32;
 /// The initial value's virtual write: invoked and completed before every event.
 pub(crate) const ORIGIN: Member = u32::MAX;
 
+/// Whether no two accesses set the same value and none sets the initial value: what the judge
+/// needs (else see `repeated`).
+pub(crate) fn unique_values(view: &RegisterView) -> bool {
+    let mut seen = rustc_hash::FxHashSet::default();
+    view.accesses
+        .iter()
+        .filter_map(|a| a.sets())
+        .all(|v| v != view.initial && seen.insert(v))
+}
+
 /// A part's calls as the judge sees them, the same for every prefix it is asked about.
 pub(crate) struct Calls {
     pub access: Vec<Access>,

@@ -3,6 +3,7 @@
 //! polynomial path's own evidence: the clusters and the real-time facts that no order keeps.
 
 use super::clusters::{Calls, Chain, Conflict, Member, ORIGIN};
+use super::ShortestFailure;
 use crate::linear::prepare::Part;
 use crate::linear::{ClusterSummary, Contradiction, OpSummary, RealTimeEdge, Witness};
 use crate::model::{Model, Step};
@@ -10,17 +11,17 @@ use crate::model::{Model, Step};
 /// How many calls of a cluster a witness lists.
 const LISTED: usize = 16;
 
-/// The witness: `until` is the completion that ends the shortest prefix that does not
-/// linearize, `order` a linearization of the prefix before it, ending in `end_state`.
+/// The witness of `failure`, whose linearization of the prefix ends in `end_state`; `note`
+/// (if any) comes before the argument.
 pub(super) fn witness<M: Model>(
     part: &mut Part<M>,
     calls: &Calls,
-    until: u32,
-    conflict: &Conflict,
-    order: &[Member],
+    failure: &ShortestFailure,
     end_state: &M::State,
     events: usize,
+    note: Option<&str>,
 ) -> Witness {
+    let (until, conflict, order) = (failure.until, &failure.conflict, &failure.order[..]);
     let failing = (0..calls.len())
         .find(|&c| calls.complete[c] == Some(until))
         .unwrap_or(0);
@@ -28,7 +29,10 @@ pub(super) fn witness<M: Model>(
     for &m in order {
         placed[m as usize] = true;
     }
-    let contradiction = contradiction(part, conflict);
+    let mut contradiction = contradiction(part, conflict);
+    if let Some(note) = note {
+        contradiction.summary = format!("{note}, {}", contradiction.summary);
+    }
     // Pending: invoked before `until` and not linearized, the calls the argument names first.
     let named = named_calls(conflict);
     let mut pending: Vec<usize> = (0..calls.len())

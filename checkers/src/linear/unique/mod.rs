@@ -6,7 +6,9 @@
 //! in O(n log n) (Gibbons & Korach, "Testing shared memories", SIAM J. Computing 26(4), 1997).
 //! This module applies that to registers with compare-and-set and with calls of unknown outcome,
 //! through a model's [`RegisterView`](crate::model::RegisterView); the engine uses it for every
-//! part whose view has unique values, and searches the others.
+//! part whose view has unique values, for a part with a few repeated values once per way of
+//! matching their readers to their writers ([`repeated`], while that stays cheap), and searches
+//! the others.
 //!
 //! Terms: a call *observes* the value it needs to find (a read's result, a cas's expected value)
 //! and *sets* the value it writes (a write's, a cas's new value). The *origin* is a virtual write
@@ -90,6 +92,7 @@
 
 mod clusters;
 mod explain;
+mod repeated;
 #[cfg(test)]
 mod tests;
 
@@ -105,15 +108,19 @@ pub(crate) enum Decision {
     Invalid(Box<Witness>),
 }
 
-/// Decides `part` without a search when its model has a register view whose values are unique;
-/// `None` when the path does not apply (the engine then searches). `events` is the length of
-/// the history (witnesses name positions in it).
+/// Decides `part` without a search when its model has a register view whose values are unique,
+/// or repeated in so few places that trying each matching of their readers is cheap (see
+/// [`repeated`]); `None` when the path does not apply (the engine then searches). `events` is
+/// the length of the history (witnesses name positions in it).
 pub(crate) fn decide<M: Model>(part: &mut Part<M>, events: usize) -> Option<Decision> {
     let ops: Vec<&M::Op> = part.calls.iter().map(|c| &c.op).collect();
     let known: Vec<bool> = part.calls.iter().map(|c| c.complete.is_some()).collect();
     let view = part.model.register_view(&ops, &known)?;
     let invoke = part.calls.iter().map(|c| c.invoke).collect();
     let complete = part.calls.iter().map(|c| c.complete).collect();
+    if !clusters::unique_values(&view) {
+        return repeated::decide(part, view, invoke, complete, events);
+    }
     let calls = Calls::new(view, invoke, complete)?;
     match judge(&calls, u32::MAX) {
         Judgement::Order(order) => {
@@ -121,19 +128,27 @@ pub(crate) fn decide<M: Model>(part: &mut Part<M>, events: usize) -> Option<Deci
             Some(Decision::Valid)
         }
         Judgement::Conflict(_) => {
-            let (until, conflict, order) = shortest_invalid_prefix(&calls)?;
-            let end_state = certify(part, &calls, &order, until - 1)?;
-            let witness =
-                explain::witness(part, &calls, until, &conflict, &order, &end_state, events);
+            let failure = shortest_invalid_prefix(&calls)?;
+            let end_state = certify(part, &calls, &failure.order, failure.until - 1)?;
+            let witness = explain::witness(part, &calls, &failure, &end_state, events, None);
             Some(Decision::Invalid(Box::new(witness)))
         }
     }
 }
 
-/// The completion that ends the shortest prefix that does not linearize, the conflict there,
-/// and a linearization of the prefix just before it (see the module documentation). `None`
-/// only if prefixes were not monotone, which would be a bug.
-fn shortest_invalid_prefix(calls: &Calls) -> Option<(u32, Conflict, Vec<Member>)> {
+/// Where a history stops linearizing (see the module documentation).
+pub(crate) struct ShortestFailure {
+    /// The completion that ends the shortest prefix that does not linearize.
+    pub until: u32,
+    /// Why that prefix does not.
+    pub conflict: Conflict,
+    /// A linearization of the prefix just before it.
+    pub order: Vec<Member>,
+}
+
+/// The shortest prefix that does not linearize; `None` only if prefixes were not monotone,
+/// which would be a bug.
+fn shortest_invalid_prefix(calls: &Calls) -> Option<ShortestFailure> {
     let mut ends: Vec<u32> = calls.complete.iter().flatten().copied().collect();
     ends.sort_unstable();
     let first_bad = ends.partition_point(|&end| matches!(judge(calls, end), Judgement::Order(_)));
@@ -148,7 +163,11 @@ fn shortest_invalid_prefix(calls: &Calls) -> Option<(u32, Conflict, Vec<Member>)
             Judgement::Conflict(_) => return None,
         },
     };
-    Some((end, conflict, order))
+    Some(ShortestFailure {
+        until: end,
+        conflict,
+        order,
+    })
 }
 
 /// Checks that `order` is a linearization of the prefix ending at `cut`: every ok call there
