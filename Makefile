@@ -6,7 +6,7 @@ BIN := target/release/faultline
 
 # Debian packages the build, the local cluster and a test run need.
 DEB_PACKAGES := build-essential pkg-config libssl-dev libfontconfig1-dev protobuf-compiler libprotobuf-dev \
-	etcd-server etcd-client openssh-server iptables iproute2 time
+	etcd-server etcd-client redis-server redis-sentinel zookeeper default-jre-headless openssh-server iptables iproute2 time
 # And what only the test suite needs: a browser to look at the report pages.
 TEST_DEB_PACKAGES := chromium
 
@@ -61,6 +61,19 @@ bench: build
 		$(CARGO) run --release -q -p faultline-checkers --example gen_history -- \
 			--ops 10000000 --keys 10000 --concurrency 20 --seed 1 $$h.part && mv $$h.part $$h; }
 	/usr/bin/time -f "10M ops: wall %e s, peak %M KiB" $(BIN) check --model cas-register /tmp/faultline-history-10m.jsonl
+	@echo; echo "== Elle-style checking: a generated list-append history of 1 million transactions (10 workers, 10 active keys)"
+	@h=/tmp/faultline-txn-1m.jsonl; test -s $$h || { \
+		$(CARGO) run --release -q -p faultline-checkers --example gen_txn -- \
+			--txns 1000000 --keys 10 --concurrency 10 --seed 1 $$h.part && mv $$h.part $$h; }
+	/usr/bin/time -f "1M txns: wall %e s, user %U s, sys %S s, peak %M KiB" $(BIN) check --workload list-append /tmp/faultline-txn-1m.jsonl
+	@echo; echo "== 100 000 transactions: list-append valid, list-append with planted stale and aborted reads, rw-register"
+	@for a in "1 0 0 list-append" "1 0.0005 0.2 list-append" "1 0 0 rw-register"; do set -- $$a; \
+		h=/tmp/faultline-txn-100k-$$2-$$3-$$4.jsonl; test -s $$h || \
+			$(CARGO) run --release -q -p faultline-checkers --example gen_txn -- --workload $$4 \
+				--txns 100000 --seed $$1 --stale $$2 --aborted $$3 $$h; \
+		/usr/bin/time -f "$$h: wall %e s, user %U s, peak %M KiB" $(BIN) check --workload $$4 $$h | head -1 | cut -c1-160 || true; \
+		if command -v adya > /dev/null; then \
+			/usr/bin/time -f "adya $$h: wall %e s, user %U s, peak %M KiB" adya check -m $$4 $$h | head -1 || true; fi; done
 
 ## demo: install what is missing, build, bring up a 5-node local cluster, run a 60 s etcd
 ## register test with partitions, print the verdict and where the results are

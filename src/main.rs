@@ -1,29 +1,18 @@
 //! faultline: a Jepsen-style tester for distributed datastores.
 //!
-//! The binary parses the command line and hands each subcommand to its module; the work lives in
-//! the `faultline-checkers` and `faultline-workloads` crates and in the modules below.
+//! The binary parses the command line and hands each subcommand to the library (`src/lib.rs`);
+//! the work lives there and in the `faultline-workloads` and `faultline-checkers` crates.
 
-mod bench;
-mod check;
-mod cli;
-mod client;
-mod cluster;
-mod control;
-mod db;
-mod delayer;
-mod exit;
-mod nemesis;
-mod report;
-mod run;
-mod store;
-mod web;
-
-use clap::Parser;
+use clap::FromArgMatches;
+use faultline::{bench, check, cli, cluster, control, delayer, exit, report, run, store, web};
 
 fn main() {
     // Before any thread exists: the environment may only be changed while nothing reads it.
     control::secret::take_from_env();
-    let cli = match cli::Cli::try_parse() {
+    let parsed = cli::command()
+        .try_get_matches()
+        .and_then(|m| cli::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = match e.kind() {

@@ -5,12 +5,8 @@
 //! and a guard tears it down when the test ends, also when it fails. A per-name lock file makes
 //! a second `cargo test` on the same machine wait rather than collide.
 
-// The binary crate has no library target: its modules are compiled into this test directly.
-#[path = "../src/control/mod.rs"]
-mod control;
-
-#[path = "../src/cluster/mod.rs"]
-mod cluster;
+use faultline::cluster;
+use faultline::control;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

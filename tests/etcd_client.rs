@@ -1,14 +1,11 @@
 //! The etcd register client against a real, single-member etcd on loopback: each test starts its
 //! own member (own data dir, own ports) and the guard kills it by its handle, never by name.
 
-#[path = "../src/client/mod.rs"]
-mod client;
-
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use client::etcd::{EtcdClient, ReadConsistency, Timeouts};
+use faultline::db::etcd::{EtcdClient, ReadConsistency, Timeouts};
 use faultline_workloads::register::RegisterClient;
 use faultline_workloads::ClientError;
 

@@ -4,25 +4,18 @@
 //! Needs root. The cluster is named after the test and torn down by a guard, also when the test
 //! fails; a second guard, dropped first, tears etcd down and removes its directories.
 
-// The binary crate has no library target: its modules are compiled into this test directly.
-#[path = "../src/control/mod.rs"]
-mod control;
+use faultline::control;
 
-#[path = "../src/cluster/mod.rs"]
-mod cluster;
+use faultline::db;
 
-#[path = "../src/db/mod.rs"]
-mod db;
-
-#[path = "common/test_cluster.rs"]
-mod test_cluster;
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::test_cluster::TestCluster;
 use control::{Cmd, Remote};
 use db::etcd::{Etcd, EtcdMember, ETCDCTL_BIN, ETCD_BIN};
-use test_cluster::TestCluster;
 
 /// etcd for the duration of one test: torn down, and its directories removed, on drop.
 struct TestEtcd {
@@ -154,8 +147,9 @@ fn etcd_survives_pause_and_kill_and_teardown_leaves_nothing() {
 
     // Logs come back to this machine.
     let logs = tempfile::tempdir().expect("tempdir");
-    let log = etcd
-        .download_logs("n2", &logs.path().join("n2"))
+    let log = logs.path().join("etcd.log");
+    n2.remote
+        .download_file(&etcd.log_path("n2"), &log)
         .unwrap_or_else(|e| panic!("{e}"));
     let text = std::fs::read_to_string(&log).expect("log is text");
     assert!(text.contains(&token) || text.contains("n2"), "log: {text}");

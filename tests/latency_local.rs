@@ -6,27 +6,20 @@
 //! (also on failure). Latency is measured as the time node A takes to open a TCP connection to
 //! node B's sshd: the SYN reaches B late, so the connect waits for one delay.
 
-// The binary crate has no library target: its modules are compiled into this test directly.
-#[path = "../src/control/mod.rs"]
-mod control;
+use faultline::control;
 
-#[path = "../src/cluster/mod.rs"]
-mod cluster;
+use faultline::nemesis;
 
-#[path = "../src/nemesis/mod.rs"]
-mod nemesis;
-
-#[path = "common/test_cluster.rs"]
-mod test_cluster;
+mod common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::test_cluster::TestCluster;
 use control::Cmd;
 use nemesis::partition::{self, Node};
 use nemesis::{latency, Nemesis};
-use test_cluster::TestCluster;
 
 const T: Duration = Duration::from_secs(10);
 

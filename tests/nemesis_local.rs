@@ -5,29 +5,22 @@
 //! ends (also on failure). Connectivity is probed with the sshd every node already runs: from
 //! node A, `bash -c '</dev/tcp/IP_B/22'` connects or, when the pair is cut, times out.
 
-// The binary crate has no library target: its modules are compiled into this test directly.
-#[path = "../src/control/mod.rs"]
-mod control;
+use faultline::control;
 
-#[path = "../src/cluster/mod.rs"]
-mod cluster;
+use faultline::nemesis;
 
-#[path = "../src/nemesis/mod.rs"]
-mod nemesis;
-
-#[path = "common/test_cluster.rs"]
-mod test_cluster;
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::test_cluster::TestCluster;
 use control::ssh::{SshConfig, SshRemote};
 use control::Cmd;
-use faultline_workloads::register::Rng;
+use faultline_workloads::generator::Rng;
 use nemesis::partition::{self, in_parallel, Node, CHAIN};
 use nemesis::{Grudge, Nemesis};
-use test_cluster::TestCluster;
 
 const T: Duration = Duration::from_secs(10);
 

@@ -1,14 +1,7 @@
 //! The HTML report: pages from the stored fixtures runs are well formed, self-contained, link
 //! only to files that exist, draw the witness's operations, and escape history text.
 
-// The binary crate has no library target: its modules are compiled into this test directly.
-#![allow(dead_code)]
-
-#[path = "../src/exit.rs"]
-mod exit;
-
-#[path = "../src/report/mod.rs"]
-mod report;
+use faultline::report;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -187,8 +180,10 @@ fn anomaly_pages_draw_the_failing_op_and_its_concurrent_ops() {
     let tmp = tempfile::tempdir().unwrap();
     let run = stored_run(tmp.path(), "run-invalid", "20261126T014826.040Z");
     let files = report::write_run_report(&run).unwrap();
-    let results: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let results = faultline::store::ResultsRecord::from_json(
+        &fs::read_to_string(run.join("results.json")).unwrap(),
+    )
+    .unwrap();
     let failures = report::anomaly::failures_of(&results);
     assert_eq!(failures.len(), 7);
     for failure in &failures {

@@ -3,11 +3,7 @@
 //! The server runs as the real binary on a free port of 127.0.0.1 over a temporary store, and is
 //! spoken to over raw TCP so that paths reach it exactly as an attacker would send them.
 
-// The binary crate has no library target: the JUnit writer is compiled into this test directly.
-#[allow(dead_code)]
-#[path = "../src/web/junit.rs"]
-mod junit;
-
+use faultline::web::junit;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -273,7 +269,12 @@ fn compare_names_a_worse_verdict_and_the_throughput_change_and_exits_1() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(text.contains("verdict: valid -> invalid (worse)"), "{text}");
-    assert!(text.contains("2 invalid keys added [k7, k<9>]"), "{text}");
+    assert!(
+        text.contains(
+            "2 added [linearizable: nonlinearizable k7, linearizable: nonlinearizable k<9>]"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("throughput: 50.0 -> 40.0 ok/s (-20.0%)"),
         "{text}"
@@ -294,10 +295,7 @@ fn compare_exits_0_when_the_verdict_is_no_worse() {
         text.contains("verdict: invalid -> valid (better)"),
         "{text}"
     );
-    assert!(
-        text.contains("0 invalid keys added [], 2 removed"),
-        "{text}"
-    );
+    assert!(text.contains("0 added [], 2 removed"), "{text}");
     let same = faultline(&["compare", &run_path(VALID), &run_path(VALID)]);
     assert_eq!(same.status.code(), Some(0));
     let unknown = faultline(&["compare", &run_path(VALID), &run_path(UNKNOWN)]);
@@ -313,7 +311,10 @@ fn compare_json_is_machine_readable() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["verdict"]["change"], "worse");
     assert_eq!(v["verdict"]["b"], false);
-    assert_eq!(v["invalid_keys"]["added"][0], "k7");
+    assert_eq!(
+        v["anomalies"]["added"][0],
+        "linearizable: nonlinearizable k7"
+    );
     assert!((v["ok_per_second"]["relative"].as_f64().unwrap() + 0.2).abs() < 1e-9);
     assert_eq!(v["ops"]["delta"], -337);
 }
@@ -363,7 +364,10 @@ fn junit_has_a_failure_for_an_invalid_run_and_an_error_for_an_unknown_one() {
         .map(|s| junit::RunSummary::load(&fixture_runs().join(s)).unwrap())
         .collect();
     assert_eq!(runs[1].test, "etcd-register");
-    assert_eq!(runs[1].invalid_keys, ["k7", "k<9>"]);
+    assert_eq!(
+        runs[1].checkers[0].2,
+        ["nonlinearizable k7", "nonlinearizable k<9>"]
+    );
     assert!(runs[2].cause.as_deref().unwrap().contains("memory limit"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ci/junit.xml");
@@ -376,12 +380,15 @@ fn junit_has_a_failure_for_an_invalid_run_and_an_error_for_an_unknown_one() {
     assert_eq!(attr(suite, "errors"), "1");
     let cases: Vec<_> = elements.iter().filter(|e| e.0 == "testcase").collect();
     assert_eq!(cases.len(), 3);
-    assert_eq!(attr(&cases[0].1, "name"), "etcd-register/linearizability");
+    assert_eq!(attr(&cases[0].1, "name"), "etcd-register/linearizable");
     assert_eq!(attr(&cases[0].1, "classname"), "etcd-register");
     assert_eq!(attr(&cases[1].1, "time"), "70.250");
     let failures: Vec<_> = elements.iter().filter(|e| e.0 == "failure").collect();
     assert_eq!(failures.len(), 1);
-    assert_eq!(attr(&failures[0].1, "message"), "invalid keys: k7, k<9>");
+    assert_eq!(
+        attr(&failures[0].1, "message"),
+        "anomalies: nonlinearizable k7, nonlinearizable k<9>"
+    );
     let errors: Vec<_> = elements.iter().filter(|e| e.0 == "error").collect();
     assert_eq!(errors.len(), 1);
     assert!(attr(&errors[0].1, "message").contains("time \"limit\""));

@@ -2,8 +2,8 @@
 //! the output, not faultline.log, test.json, results.json, the history or the report pages.
 //! Real nodes of a local cluster, reached as remote machines with `--nodes`; needs root.
 
-#[path = "common/runs.rs"]
-mod e2e;
+mod common;
+use common::runs as e2e;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

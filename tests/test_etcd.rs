@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "common/runs.rs"]
-mod e2e;
+mod common;
+use common::runs as e2e;
 
 use e2e::{
     faultline, leftover_rules, results, run_test, runs, stopped_processes, test_command, text,
@@ -106,7 +106,7 @@ fn serializable_reads_under_partitions_are_caught_stale() {
     );
     // The witness is a read that cannot be linearized: a stale read.
     let r = results(invalid[0]);
-    let witness = &r["linearizability"]["failures"][0]["witness"];
+    let witness = &r["checks"][0]["detail"]["failures"][0]["witness"];
     assert!(
         witness["op"]["op"].as_str().unwrap().starts_with("read"),
         "{witness}"

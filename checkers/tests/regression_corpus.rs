@@ -19,7 +19,14 @@
 //! - `MODEL VERDICT`: reading succeeds and checking with MODEL (as `faultline check --model`
 //!   names it) gives VERDICT: `valid`, `invalid` or `unknown`;
 //! - `MODEL refuses: TEXT`: reading succeeds and the model refuses an operation with a reason
-//!   containing TEXT.
+//!   containing TEXT;
+//! - `elle WORKLOAD VERDICT [KIND,KIND...]`: the Elle checker (`list-append` or `rw-register`)
+//!   gives VERDICT, and the anomaly kinds that make it invalid are exactly those listed;
+//! - `elle WORKLOAD error at line N: TEXT`: the Elle checker refuses a transaction at line N
+//!   with a reason containing TEXT.
+//!
+//! Elle cases may also say `consistency-models: M[,M...]` (default: Elle's
+//! `strict-serializable`) and `inferences: wfr-keys,sequential-keys,linearizable-keys`.
 //!
 //! Adding a file adds a test; a history without its `.expect` (or the reverse) fails the suite,
 //! so that no case is kept without saying what it pins down.
@@ -32,25 +39,54 @@ use faultline_checkers::linear::{
     check_by_name, check_file, CheckOptions, FileCheckError, Validity,
 };
 use faultline_checkers::model::{ModelConfig, NilRead};
+use faultline_checkers::{elle, Verdict};
 
 /// What a case's `.expect` file asks.
 #[derive(Debug, PartialEq)]
 struct Case {
     options: ReadOptions,
     expect: Expect,
+    /// For `elle` expectations: `consistency-models` and `inferences`.
+    models: Vec<String>,
+    inferences: Vec<String>,
 }
 
 #[derive(Debug, PartialEq)]
 enum Expect {
-    Error { line: usize, reason: String },
+    Error {
+        line: usize,
+        reason: String,
+    },
     Reads(usize),
-    Verdict { model: String, valid: Validity },
-    Refused { model: String, reason: String },
+    Verdict {
+        model: String,
+        valid: Validity,
+    },
+    Refused {
+        model: String,
+        reason: String,
+    },
+    Elle {
+        workload: String,
+        outcome: ElleOutcome,
+    },
+}
+
+#[derive(Debug, PartialEq)]
+enum ElleOutcome {
+    Verdict { valid: Validity, kinds: Vec<String> },
+    Error { line: usize, reason: String },
 }
 
 fn parse_expect(text: &str) -> Result<Case, String> {
     let mut options = ReadOptions::default();
     let mut expect = None;
+    let list = |v: &str| {
+        v.split(',')
+            .map(|m| m.trim().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (mut models, mut inferences) = (Vec::new(), Vec::new());
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -73,16 +109,26 @@ fn parse_expect(text: &str) -> Result<Case, String> {
                     .parse()
                     .map_err(|_| format!("independent: not true or false: {value:?}"))?
             }
+            "consistency-models" => models = list(value),
+            "inferences" => inferences = list(value),
             "expect" if expect.is_some() => return Err("two `expect:` lines".into()),
             "expect" => expect = Some(parse_outcome(value)?),
             other => return Err(format!("unknown setting {other:?}")),
         }
     }
     let expect = expect.ok_or("no `expect:` line")?;
-    Ok(Case { options, expect })
+    Ok(Case {
+        options,
+        expect,
+        models,
+        inferences,
+    })
 }
 
 fn parse_outcome(text: &str) -> Result<Expect, String> {
+    if let Some(rest) = text.strip_prefix("elle ") {
+        return parse_elle(rest);
+    }
     if let Some(rest) = text.strip_prefix("error at line ") {
         let (line, reason) = rest
             .split_once(':')
@@ -126,8 +172,134 @@ fn parse_outcome(text: &str) -> Result<Expect, String> {
     })
 }
 
+/// `WORKLOAD VERDICT [KIND,KIND...]` or `WORKLOAD error at line N: TEXT`.
+fn parse_elle(text: &str) -> Result<Expect, String> {
+    let (workload, rest) = text
+        .split_once(' ')
+        .ok_or("`elle WORKLOAD VERDICT` expected")?;
+    let outcome = if rest.starts_with("error at line ") {
+        match parse_outcome(rest)? {
+            Expect::Error { line, reason } => ElleOutcome::Error { line, reason },
+            other => return Err(format!("unexpected {other:?}")),
+        }
+    } else {
+        let (verdict, kinds) = rest.split_once(' ').unwrap_or((rest, ""));
+        ElleOutcome::Verdict {
+            valid: match verdict {
+                "valid" => Validity::Valid,
+                "invalid" => Validity::Invalid,
+                "unknown" => Validity::Unknown,
+                other => return Err(format!("unknown verdict {other:?}")),
+            },
+            kinds: kinds
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(String::from)
+                .collect(),
+        }
+    };
+    Ok(Expect::Elle {
+        workload: workload.to_string(),
+        outcome,
+    })
+}
+
+/// Runs one Elle case: checked as the file is read, and read first then checked, both must
+/// meet the expectation.
+fn judge_elle(
+    history: &Path,
+    case: &Case,
+    workload: &str,
+    outcome: &ElleOutcome,
+) -> Result<(), String> {
+    let workload =
+        elle::Workload::parse(workload).ok_or(format!("unknown workload {workload:?}"))?;
+    let mut options = elle::ElleOptions::new(workload);
+    if !case.models.is_empty() {
+        options.consistency_models = case.models.clone();
+    }
+    for i in &case.inferences {
+        match i.as_str() {
+            "wfr-keys" => options.inference.wfr_keys = true,
+            "sequential-keys" => options.inference.sequential_keys = true,
+            "linearizable-keys" => options.inference.linearizable_keys = true,
+            other => return Err(format!("unknown inference {other:?}")),
+        }
+    }
+    options.time_limit = Some(Duration::from_secs(20));
+    let streamed = elle::check_file(history, &case.options, &options);
+    let whole = read_history(history, &case.options)
+        .map_err(|e| format!("reading failed: {e}"))
+        .and_then(|l| elle::check(&l.history, &options).map_err(|e| e.to_string()));
+    let summary = |v: &Verdict| {
+        (
+            v.valid,
+            v.anomaly_kinds()
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>(),
+        )
+    };
+    match (outcome, streamed) {
+        (ElleOutcome::Verdict { valid, kinds }, Ok(v)) => {
+            let (got_valid, mut got_kinds) = summary(&v);
+            let w = whole?;
+            if summary(&w) != (got_valid, got_kinds.clone()) {
+                return Err(format!(
+                    "checked as read: {:?}, read then checked: {:?}",
+                    summary(&v),
+                    summary(&w)
+                ));
+            }
+            let mut want = kinds.clone();
+            want.sort();
+            got_kinds.sort();
+            if got_valid != *valid || got_kinds != want {
+                return Err(format!(
+                    "expected {valid} {want:?}, got {got_valid} {got_kinds:?}: {}",
+                    v.summary
+                ));
+            }
+            Ok(())
+        }
+        (
+            ElleOutcome::Error { line, reason },
+            Err(elle::ElleError::Malformed {
+                line: got, message, ..
+            }),
+        ) => {
+            let shown = elle::check_file(history, &case.options, &options)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            let name = history.file_name().unwrap_or_default().to_string_lossy();
+            if got != *line || !message.contains(reason.as_str()) || !shown.contains(&*name) {
+                return Err(format!(
+                    "expected an error at line {line} containing {reason:?}, got: {shown}"
+                ));
+            }
+            match whole {
+                Err(e) if e.contains(reason.as_str()) => Ok(()),
+                other => Err(format!(
+                    "read then checked, expected the same error, got {other:?}"
+                )),
+            }
+        }
+        (_, Err(e)) => Err(format!("expected {outcome:?}, got the error: {e}")),
+        (_, Ok(v)) => Err(format!(
+            "expected {outcome:?}, got {} {:?}",
+            v.valid,
+            v.anomaly_kinds()
+        )),
+    }
+}
+
 /// Runs one case; `Err` says how the outcome differs from the expectation.
 fn judge(history: &Path, case: &Case) -> Result<(), String> {
+    if let Expect::Elle { workload, outcome } = &case.expect {
+        return judge_elle(history, case, workload, outcome);
+    }
     let loaded = read_history(history, &case.options);
     let (want_line, reason, model) = match (&case.expect, loaded) {
         (
@@ -166,6 +338,7 @@ fn judge(history: &Path, case: &Case) -> Result<(), String> {
         }
         (Expect::Verdict { model, valid }, Ok(l)) => (Some(*valid), None, (model, l)),
         (Expect::Refused { model, reason }, Ok(l)) => (None, Some(reason), (model, l)),
+        (Expect::Elle { .. }, Ok(_)) => unreachable!("judged by judge_elle"),
     };
     let (model, loaded) = model;
     let config = ModelConfig {
@@ -426,8 +599,42 @@ mod harness {
                 expect: Expect::Refused {
                     model: "kv".into(),
                     reason: "no operation".into()
-                }
+                },
+                models: Vec::new(),
+                inferences: Vec::new(),
             })
+        );
+        assert_eq!(
+            parse_expect(
+                "consistency-models: serializable\nexpect: elle list-append invalid G0, G1a\n"
+            )
+            .map(|c| (c.expect, c.models)),
+            Ok((
+                Expect::Elle {
+                    workload: "list-append".into(),
+                    outcome: ElleOutcome::Verdict {
+                        valid: Validity::Invalid,
+                        kinds: vec!["G0".into(), "G1a".into()]
+                    }
+                },
+                vec!["serializable".to_string()]
+            ))
+        );
+        assert!(parse_expect("expect: elle list-append fine\n").is_err());
+    }
+
+    #[test]
+    fn a_wrong_elle_anomaly_kind_fails() {
+        let aborted = "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n\
+                       {\"process\":0,\"type\":\"fail\",\"f\":\"txn\",\"value\":[[\"append\",1,1]]}\n\
+                       {\"process\":1,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",1,null]]}\n\
+                       {\"process\":1,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",1,[1]]]}\n";
+        let (_, failures) = run_one("elle", aborted, "expect: elle list-append invalid G1a\n");
+        assert!(failures.is_empty(), "{failures:?}");
+        let (_, failures) = run_one("elle2", aborted, "expect: elle list-append invalid G1b\n");
+        assert!(
+            failures.len() == 1 && failures[0].contains("got INVALID"),
+            "{failures:?}"
         );
     }
 }

@@ -16,10 +16,6 @@
 //! `up` is idempotent: on a healthy cluster of the same size it returns at once; otherwise it
 //! first tears down whatever is left of an earlier run, then builds afresh.
 
-// The harness that will call most of this API lands separately; until then only the
-// `cluster` subcommand and the tests use it, so unused items are expected.
-#![allow(dead_code)]
-
 pub mod cmd;
 mod host;
 mod net;

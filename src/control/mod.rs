@@ -14,10 +14,6 @@
 //! Errors are a [`ControlError`] that always names the node and, where there is one, the command,
 //! because "connection refused" alone does not tell anyone which of five nodes to look at.
 
-// The harness that will call most of this API lands separately; until then only the
-// `cluster` subcommand and the tests use it, so unused items are expected.
-#![allow(dead_code)]
-
 pub mod dummy;
 pub mod local;
 pub mod secret;

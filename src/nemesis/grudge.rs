@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use faultline_workloads::register::Rng;
+use faultline_workloads::generator::Rng;
 use serde::Serialize;
 
 /// Node -> the nodes it must not hear from. Every node of the partition is a key (possibly with
@@ -59,6 +59,17 @@ impl Grudge {
             .map(|(_, n)| n.clone())
             .collect();
         Grudge::complete(&[vec![nodes[i].clone()], rest])
+    }
+
+    /// `isolated` cut off from every other node of `nodes` (the two sides cannot hear each
+    /// other). Nodes of `isolated` that are not in `nodes` are ignored.
+    pub fn isolate(nodes: &[String], isolated: &[String]) -> Grudge {
+        let (inside, outside): (Vec<String>, Vec<String>) =
+            nodes.iter().cloned().partition(|n| isolated.contains(n));
+        if inside.is_empty() || outside.is_empty() {
+            return Grudge::default();
+        }
+        Grudge::complete(&[inside, outside])
     }
 
     /// Two random halves joined by one node of the larger half that sees both and that both see

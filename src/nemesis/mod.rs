@@ -9,9 +9,6 @@
 //! Each action returns a [`FaultEvent`], the `f` and `value` of the `"process": "nemesis"` entry
 //! the harness writes to the history.
 
-// The harness that drives the nemesis lands separately; until then only tests use some items.
-#![allow(dead_code)]
-
 pub mod grudge;
 pub mod latency;
 pub mod partition;
@@ -26,11 +23,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::control::ControlError;
+use crate::db::Db;
 pub use grudge::Grudge;
 pub use partition::Node;
-// Re-exported for the harness, which lands separately.
-#[allow(unused_imports)]
-pub use schedule::{Fault, FaultTarget, Phase, Step};
+pub use schedule::{Fault, FaultTarget, Phase, PrimaryAction, Step, Targets};
 
 /// Any error a datastore's process faults may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -66,6 +62,14 @@ pub enum NemesisError {
         /// The action asked for.
         action: &'static str,
     },
+    /// A fault aimed at the primary found none: the datastore named no primary right now.
+    #[error("no primary to aim {action} at: {detail}")]
+    NoPrimary {
+        /// The fault.
+        action: &'static str,
+        /// What the datastore said.
+        detail: String,
+    },
     /// A packet-loss probability outside 0..=1.
     #[error("packet loss probability {0} is not within 0..=1")]
     Probability(f64),
@@ -94,6 +98,30 @@ pub trait ProcessFaults: Send + Sync {
     fn pause(&self, node: &str) -> Result<(), BoxError>;
     /// SIGCONT the datastore on `node`.
     fn resume(&self, node: &str) -> Result<(), BoxError>;
+    /// The nodes the datastore says are primary (leader) right now; empty when none is.
+    fn primaries(&self) -> Result<Vec<String>, BoxError>;
+}
+
+/// A datastore's process faults, for the nemesis: kill, restart, pause and resume by pidfile,
+/// and its primaries, through the [`Db`] protocol.
+pub struct DbFaults(pub Arc<dyn Db>);
+
+impl ProcessFaults for DbFaults {
+    fn kill(&self, node: &str) -> Result<(), BoxError> {
+        Ok(self.0.kill(node)?)
+    }
+    fn restart(&self, node: &str) -> Result<(), BoxError> {
+        Ok(self.0.start(node)?)
+    }
+    fn pause(&self, node: &str) -> Result<(), BoxError> {
+        Ok(self.0.pause(node)?)
+    }
+    fn resume(&self, node: &str) -> Result<(), BoxError> {
+        Ok(self.0.resume(node)?)
+    }
+    fn primaries(&self) -> Result<Vec<String>, BoxError> {
+        Ok(self.0.primaries()?)
+    }
 }
 
 /// A nemesis entry of the history: `f` (e.g. `start-partition`) and its `value`.
@@ -135,8 +163,19 @@ impl FaultEvent {
                 "start-latency",
                 json!({ "node": node, "delay_ms": delay.as_millis() as u64 }),
             ),
-            (Phase::Start, FaultTarget::Kill(node)) => Self::new("kill", json!(node)),
-            (Phase::Start, FaultTarget::Pause(node)) => Self::new("pause", json!(node)),
+            (Phase::Start, FaultTarget::Kill(nodes)) => Self::new("kill", node_list(nodes)),
+            (Phase::Start, FaultTarget::Pause(nodes)) => Self::new("pause", node_list(nodes)),
+            (phase, FaultTarget::Primary { action, .. }) => {
+                let f = match (phase, action) {
+                    (Phase::Start, PrimaryAction::Kill) => "kill",
+                    (Phase::Stop, PrimaryAction::Kill) => "restart",
+                    (Phase::Start, PrimaryAction::Pause) => "pause",
+                    (Phase::Stop, PrimaryAction::Pause) => "resume",
+                    (Phase::Start, _) => "start-partition",
+                    (Phase::Stop, _) => "stop-partition",
+                };
+                Self::new(f, json!("primary"))
+            }
             (Phase::Stop, FaultTarget::Partition(_)) => {
                 Self::new("stop-partition", serde_json::Value::Null)
             }
@@ -146,9 +185,17 @@ impl FaultEvent {
             (Phase::Stop, FaultTarget::Latency { node, .. }) => {
                 Self::new("stop-latency", json!(node))
             }
-            (Phase::Stop, FaultTarget::Kill(node)) => Self::new("restart", json!(node)),
-            (Phase::Stop, FaultTarget::Pause(node)) => Self::new("resume", json!(node)),
+            (Phase::Stop, FaultTarget::Kill(nodes)) => Self::new("restart", node_list(nodes)),
+            (Phase::Stop, FaultTarget::Pause(nodes)) => Self::new("resume", node_list(nodes)),
         }
+    }
+}
+
+/// The nodes a fault hit, as the history records them: one name, or a list of names.
+fn node_list(nodes: &[String]) -> serde_json::Value {
+    match nodes {
+        [one] => json!(one),
+        many => json!(many),
     }
 }
 
@@ -410,10 +457,75 @@ impl Nemesis {
                 peers,
                 probability,
             } => self.packet_loss(node, peers, *probability),
-            FaultTarget::Kill(node) => self.kill(node),
-            FaultTarget::Pause(node) => self.pause(node),
+            FaultTarget::Kill(nodes) => self.on_each(nodes, "kill", |n| self.kill(n)),
+            FaultTarget::Pause(nodes) => self.on_each(nodes, "pause", |n| self.pause(n)),
             FaultTarget::Latency { node, delay } => self.latency(node, *delay),
+            FaultTarget::Primary { .. } => {
+                let resolved = self.resolve(target)?;
+                self.start(&resolved)
+            }
         }
+    }
+
+    /// Runs `action` on every node of `nodes` in parallel; one event naming them all.
+    fn on_each(
+        &self,
+        nodes: &[String],
+        f: &str,
+        action: impl Fn(&str) -> Result<FaultEvent, NemesisError> + Sync,
+    ) -> Result<FaultEvent, NemesisError> {
+        let results = partition::in_parallel(nodes, |n| action(n).map(|_| ()));
+        partition::all_ok(results)?;
+        Ok(FaultEvent::new(f, node_list(nodes)))
+    }
+
+    /// The concrete target of a fault aimed at the primary: the datastore is asked which node
+    /// is primary now. Any other target is returned as it is.
+    pub fn resolve(&self, target: &FaultTarget) -> Result<FaultTarget, NemesisError> {
+        let FaultTarget::Primary { action, seed } = target else {
+            return Ok(target.clone());
+        };
+        let what = match action {
+            PrimaryAction::Kill => "kill",
+            PrimaryAction::Pause => "pause",
+            PrimaryAction::Isolate | PrimaryAction::IsolateWithMinority => "a partition",
+        };
+        let process = self
+            .process
+            .as_deref()
+            .ok_or_else(|| NemesisError::NoPrimary {
+                action: what,
+                detail: "this datastore names no primary".into(),
+            })?;
+        let primaries = process.primaries().map_err(|e| NemesisError::NoPrimary {
+            action: what,
+            detail: e.to_string(),
+        })?;
+        let Some(primary) = primaries.into_iter().find(|p| self.node(p).is_ok()) else {
+            return Err(NemesisError::NoPrimary {
+                action: what,
+                detail: "the datastore names none right now".into(),
+            });
+        };
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        Ok(match action {
+            PrimaryAction::Kill => FaultTarget::Kill(vec![primary]),
+            PrimaryAction::Pause => FaultTarget::Pause(vec![primary]),
+            PrimaryAction::Isolate => FaultTarget::Partition(Grudge::isolate(&names, &[primary])),
+            PrimaryAction::IsolateWithMinority => {
+                let mut rng = faultline_workloads::generator::Rng::new(*seed);
+                let others: Vec<String> =
+                    names.iter().filter(|n| **n != primary).cloned().collect();
+                let minority = (names.len().saturating_sub(1) / 2).max(1);
+                let mut side = vec![primary];
+                side.extend(
+                    grudge::shuffle(&others, &mut rng)
+                        .into_iter()
+                        .take(minority - 1),
+                );
+                FaultTarget::Partition(Grudge::isolate(&names, &side))
+            }
+        })
     }
 
     /// Stops the fault a schedule step started.
@@ -424,9 +536,11 @@ impl Nemesis {
                 e.f = "stop-packet-loss".to_string();
                 e
             }),
-            FaultTarget::Kill(node) => self.restart(node),
-            FaultTarget::Pause(node) => self.resume(node),
+            FaultTarget::Kill(nodes) => self.on_each(nodes, "restart", |n| self.restart(n)),
+            FaultTarget::Pause(nodes) => self.on_each(nodes, "resume", |n| self.resume(n)),
             FaultTarget::Latency { node, .. } => self.stop_latency(node),
+            // Never started as such (`start` resolves it): heal whatever it may have become.
+            FaultTarget::Primary { .. } => self.heal_all(),
         }
     }
 
@@ -474,6 +588,7 @@ mod tests {
     struct Recorder {
         calls: Mutex<Vec<String>>,
         broken: Mutex<BTreeSet<String>>,
+        primary: Mutex<Option<String>>,
     }
 
     impl Recorder {
@@ -502,6 +617,9 @@ mod tests {
         fn resume(&self, node: &str) -> Result<(), BoxError> {
             self.record("resume", node)
         }
+        fn primaries(&self) -> Result<Vec<String>, BoxError> {
+            Ok(self.primary.lock().unwrap().iter().cloned().collect())
+        }
     }
 
     fn nemesis(recorder: Arc<Recorder>) -> Nemesis {
@@ -520,8 +638,9 @@ mod tests {
     fn a_steps_event_is_what_the_nemesis_records_when_the_step_succeeds() {
         let nem = nemesis(Arc::new(Recorder::default()));
         for target in [
-            FaultTarget::Kill("n1".into()),
-            FaultTarget::Pause("n2".into()),
+            FaultTarget::Kill(vec!["n1".into()]),
+            FaultTarget::Pause(vec!["n2".into()]),
+            FaultTarget::Kill(vec!["n1".into(), "n3".into()]),
         ] {
             for phase in [Phase::Start, Phase::Stop] {
                 let done = match phase {
@@ -536,6 +655,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_fault_aimed_at_the_primary_hits_the_node_the_datastore_names_when_it_starts() {
+        let rec = Arc::new(Recorder::default());
+        let nem = nemesis(rec.clone());
+        let kill = FaultTarget::Primary {
+            action: PrimaryAction::Kill,
+            seed: 1,
+        };
+        let e = nem.start(&kill).unwrap_err().to_string();
+        assert!(e.contains("no primary"), "{e}");
+        *rec.primary.lock().unwrap() = Some("n2".into());
+        assert_eq!(
+            nem.resolve(&kill).unwrap(),
+            FaultTarget::Kill(vec!["n2".into()])
+        );
+        let done = nem.start(&kill).unwrap();
+        assert_eq!(done, FaultEvent::new("kill", json!("n2")));
+        let FaultTarget::Partition(g) = nem
+            .resolve(&FaultTarget::Primary {
+                action: PrimaryAction::IsolateWithMinority,
+                seed: 7,
+            })
+            .unwrap()
+        else {
+            panic!("a partition")
+        };
+        assert!(g.drops("n2").count() > 0, "the primary is cut off");
+        assert_eq!(
+            g.drops("n2").count(),
+            2,
+            "of three nodes, a minority is one: the primary alone, cut from n1 and n3"
+        );
     }
 
     #[test]

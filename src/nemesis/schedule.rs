@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use faultline_workloads::register::Rng;
+use faultline_workloads::generator::Rng;
 
 use super::grudge::Grudge;
 
@@ -36,11 +36,14 @@ pub enum Fault {
     Kill,
     /// SIGSTOP the datastore on one random node, SIGCONT at the stop.
     Pause,
+    /// The current primary (leader) and a random minority with it, cut off from the majority:
+    /// clients on the minority side keep talking to the old primary.
+    PartitionPrimary,
 }
 
 impl Fault {
     /// Every fault, in a fixed order.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::PartitionRandomHalves,
         Fault::PartitionMajoritiesRing,
         Fault::PartitionRandomNode,
@@ -49,6 +52,7 @@ impl Fault {
         Fault::Latency,
         Fault::Kill,
         Fault::Pause,
+        Fault::PartitionPrimary,
     ];
 
     /// The fault's name on the command line.
@@ -62,13 +66,106 @@ impl Fault {
             Fault::Latency => "latency",
             Fault::Kill => "kill",
             Fault::Pause => "pause",
+            Fault::PartitionPrimary => "partition-primary",
         }
     }
 
-    /// The fault called `name`, if any.
+    /// The fault called `name`, if any (`isolate` is another name of `partition-random-node`).
     pub fn parse(name: &str) -> Option<Fault> {
+        if name == "isolate" {
+            return Some(Fault::PartitionRandomNode);
+        }
         Fault::ALL.into_iter().find(|f| f.name() == name)
     }
+
+    /// Whether `--nemesis-targets` chooses this fault's nodes.
+    pub fn is_targeted(self) -> bool {
+        matches!(
+            self,
+            Fault::Kill | Fault::Pause | Fault::PartitionRandomNode
+        )
+    }
+
+    /// One line of help.
+    pub fn about(self) -> &'static str {
+        match self {
+            Fault::PartitionRandomHalves => "two random halves cut from each other",
+            Fault::PartitionMajoritiesRing => "every node sees a different majority",
+            Fault::PartitionRandomNode => "the targets cut off from the rest (alias: isolate)",
+            Fault::Bridge => "two halves joined by one node that sees both",
+            Fault::PacketLoss => "one node loses 30% of the packets from the others",
+            Fault::Latency => "one node receives every packet 100 ms late",
+            Fault::Kill => "SIGKILL the datastore on the targets, restart it at the stop",
+            Fault::Pause => "SIGSTOP the datastore on the targets, SIGCONT at the stop",
+            Fault::PartitionPrimary => "the primary with a minority, cut off from the majority",
+        }
+    }
+}
+
+/// Which nodes a targeted fault hits (`--nemesis-targets`, Jepsen's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Targets {
+    /// One random node.
+    #[default]
+    One,
+    /// A random minority (at least one node, fewer than half).
+    Minority,
+    /// A random majority.
+    Majority,
+    /// The current primary (leader), as the datastore says when the fault starts.
+    Primary,
+    /// Every node.
+    All,
+}
+
+impl Targets {
+    pub const ALL: [Targets; 5] = [
+        Targets::One,
+        Targets::Minority,
+        Targets::Majority,
+        Targets::Primary,
+        Targets::All,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Targets::One => "one",
+            Targets::Minority => "minority",
+            Targets::Majority => "majority",
+            Targets::Primary => "primary",
+            Targets::All => "all",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Targets> {
+        Targets::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Draws the nodes (never called for `Primary`, which the datastore names at run time).
+    fn draw(self, nodes: &[String], rng: &mut Rng) -> Vec<String> {
+        let shuffled = super::grudge::shuffle(nodes, rng);
+        let n = nodes.len();
+        let count = match self {
+            Targets::One | Targets::Primary => 1,
+            Targets::Minority => ((n - 1) / 2).max(1),
+            Targets::Majority => super::grudge::majority(n),
+            Targets::All => n,
+        };
+        let mut picked: Vec<String> = shuffled.into_iter().take(count.min(n)).collect();
+        picked.sort();
+        picked
+    }
+}
+
+/// What a fault aimed at the primary does to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrimaryAction {
+    Kill,
+    Pause,
+    /// Cut the primary off alone.
+    Isolate,
+    /// Cut the primary and a random minority around it off from the majority.
+    IsolateWithMinority,
 }
 
 /// What a fault is done to.
@@ -92,10 +189,13 @@ pub enum FaultTarget {
         /// How long each packet is held.
         delay: Duration,
     },
-    /// Kill (and later restart) the datastore on this node.
-    Kill(String),
-    /// Pause (and later resume) the datastore on this node.
-    Pause(String),
+    /// Kill (and later restart) the datastore on these nodes.
+    Kill(Vec<String>),
+    /// Pause (and later resume) the datastore on these nodes.
+    Pause(Vec<String>),
+    /// A fault on whichever node is primary when it starts: the nemesis asks the datastore and
+    /// turns this into one of the targets above (`seed` draws the minority that goes along).
+    Primary { action: PrimaryAction, seed: u64 },
 }
 
 /// Whether a step begins or ends its fault.
@@ -126,6 +226,7 @@ pub struct Step {
 /// an empty schedule.
 pub fn schedule(
     faults: &[Fault],
+    targets: Targets,
     nodes: &[String],
     interval: Duration,
     time_limit: Duration,
@@ -139,7 +240,7 @@ pub fn schedule(
     let mut start = interval;
     while start < time_limit {
         let fault = faults[rng.below(faults.len() as u64) as usize];
-        let target = target(fault, nodes, &mut rng);
+        let target = target(fault, targets, nodes, &mut rng);
         let stop = (start + interval).min(time_limit);
         steps.push(Step {
             at: start,
@@ -158,15 +259,26 @@ pub fn schedule(
     steps
 }
 
-/// Draws the target of one `fault` over `nodes`.
-pub fn target(fault: Fault, nodes: &[String], rng: &mut Rng) -> FaultTarget {
+/// Draws the target of one `fault` over `nodes`; `targets` chooses the nodes of kill, pause
+/// and isolation.
+pub fn target(fault: Fault, targets: Targets, nodes: &[String], rng: &mut Rng) -> FaultTarget {
     let one = |rng: &mut Rng| nodes[rng.below(nodes.len() as u64) as usize].clone();
+    let primary = |action: PrimaryAction, rng: &mut Rng| FaultTarget::Primary {
+        action,
+        seed: rng.next_u64(),
+    };
     match fault {
         Fault::PartitionRandomHalves => FaultTarget::Partition(Grudge::random_halves(nodes, rng)),
         Fault::PartitionMajoritiesRing => {
             FaultTarget::Partition(Grudge::majorities_ring(nodes, rng))
         }
-        Fault::PartitionRandomNode => FaultTarget::Partition(Grudge::isolate_one(nodes, rng)),
+        Fault::PartitionRandomNode => match targets {
+            Targets::Primary => primary(PrimaryAction::Isolate, rng),
+            Targets::All => FaultTarget::Partition(Grudge::complete(
+                &nodes.iter().map(|n| vec![n.clone()]).collect::<Vec<_>>(),
+            )),
+            t => FaultTarget::Partition(Grudge::isolate(nodes, &t.draw(nodes, rng))),
+        },
         Fault::Bridge => FaultTarget::Partition(Grudge::bridge(nodes, rng)),
         Fault::PacketLoss => {
             let node = one(rng);
@@ -181,8 +293,15 @@ pub fn target(fault: Fault, nodes: &[String], rng: &mut Rng) -> FaultTarget {
             node: one(rng),
             delay: LATENCY_DELAY,
         },
-        Fault::Kill => FaultTarget::Kill(one(rng)),
-        Fault::Pause => FaultTarget::Pause(one(rng)),
+        Fault::Kill => match targets {
+            Targets::Primary => primary(PrimaryAction::Kill, rng),
+            t => FaultTarget::Kill(t.draw(nodes, rng)),
+        },
+        Fault::Pause => match targets {
+            Targets::Primary => primary(PrimaryAction::Pause, rng),
+            t => FaultTarget::Pause(t.draw(nodes, rng)),
+        },
+        Fault::PartitionPrimary => primary(PrimaryAction::IsolateWithMinority, rng),
     }
 }
 
@@ -198,7 +317,7 @@ mod tests {
 
     #[test]
     fn faults_alternate_with_quiet_intervals_and_stop_by_the_time_limit() {
-        let steps = schedule(&Fault::ALL, &nodes(), S(10), S(45), 1);
+        let steps = schedule(&Fault::ALL, Targets::One, &nodes(), S(10), S(45), 1);
         let times: Vec<(u64, Phase)> = steps.iter().map(|s| (s.at.as_secs(), s.phase)).collect();
         assert_eq!(
             times,
@@ -209,7 +328,7 @@ mod tests {
                 (40, Phase::Stop),
             ]
         );
-        let steps = schedule(&Fault::ALL, &nodes(), S(10), S(35), 1);
+        let steps = schedule(&Fault::ALL, Targets::One, &nodes(), S(10), S(35), 1);
         assert_eq!(steps.last().unwrap().at, S(35), "the last stop is clamped");
         for pair in steps.chunks(2) {
             assert_eq!(pair[0].fault, pair[1].fault);
@@ -223,21 +342,35 @@ mod tests {
     #[test]
     fn only_enabled_faults_are_scheduled_and_the_seed_decides() {
         let enabled = [Fault::Kill, Fault::PartitionRandomNode];
-        let steps = schedule(&enabled, &nodes(), S(1), S(200), 42);
+        let steps = schedule(&enabled, Targets::One, &nodes(), S(1), S(200), 42);
         assert!(steps.iter().all(|s| enabled.contains(&s.fault)));
         let kinds: std::collections::BTreeSet<Fault> = steps.iter().map(|s| s.fault).collect();
         assert_eq!(kinds.len(), 2, "both faults appear in 100 draws");
-        assert_eq!(steps, schedule(&enabled, &nodes(), S(1), S(200), 42));
-        assert_ne!(steps, schedule(&enabled, &nodes(), S(1), S(200), 43));
+        assert_eq!(
+            steps,
+            schedule(&enabled, Targets::One, &nodes(), S(1), S(200), 42)
+        );
+        assert_ne!(
+            steps,
+            schedule(&enabled, Targets::One, &nodes(), S(1), S(200), 43)
+        );
     }
 
     #[test]
     fn targets_match_their_fault() {
-        for s in schedule(&Fault::ALL, &nodes(), S(1), S(300), 9) {
+        for s in schedule(&Fault::ALL, Targets::One, &nodes(), S(1), S(300), 9) {
             match (s.fault, &s.target) {
                 (Fault::Kill, FaultTarget::Kill(n)) | (Fault::Pause, FaultTarget::Pause(n)) => {
-                    assert!(nodes().contains(n))
+                    assert_eq!(n.len(), 1);
+                    assert!(nodes().contains(&n[0]))
                 }
+                (
+                    Fault::PartitionPrimary,
+                    FaultTarget::Primary {
+                        action: PrimaryAction::IsolateWithMinority,
+                        ..
+                    },
+                ) => {}
                 (Fault::Latency, FaultTarget::Latency { node, delay }) => {
                     assert!(nodes().contains(node));
                     assert_eq!(*delay, LATENCY_DELAY);
@@ -260,10 +393,10 @@ mod tests {
 
     #[test]
     fn nothing_to_do_gives_an_empty_schedule() {
-        assert!(schedule(&[], &nodes(), S(1), S(10), 0).is_empty());
-        assert!(schedule(&Fault::ALL, &[], S(1), S(10), 0).is_empty());
-        assert!(schedule(&Fault::ALL, &nodes(), S(0), S(10), 0).is_empty());
-        assert!(schedule(&Fault::ALL, &nodes(), S(10), S(10), 0).is_empty());
+        assert!(schedule(&[], Targets::One, &nodes(), S(1), S(10), 0).is_empty());
+        assert!(schedule(&Fault::ALL, Targets::One, &[], S(1), S(10), 0).is_empty());
+        assert!(schedule(&Fault::ALL, Targets::One, &nodes(), S(0), S(10), 0).is_empty());
+        assert!(schedule(&Fault::ALL, Targets::One, &nodes(), S(10), S(10), 0).is_empty());
     }
 
     #[test]
@@ -272,5 +405,40 @@ mod tests {
             assert_eq!(Fault::parse(f.name()), Some(f));
         }
         assert_eq!(Fault::parse("partition"), None);
+        assert_eq!(Fault::parse("isolate"), Some(Fault::PartitionRandomNode));
+        for t in Targets::ALL {
+            assert_eq!(Targets::parse(t.name()), Some(t));
+        }
+    }
+
+    #[test]
+    fn targets_choose_how_many_nodes_a_fault_hits() {
+        let mut rng = Rng::new(3);
+        let n = nodes();
+        let count = |t: Targets, rng: &mut Rng| match target(Fault::Kill, t, &n, rng) {
+            FaultTarget::Kill(nodes) => nodes.len(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(count(Targets::One, &mut rng), 1);
+        assert_eq!(count(Targets::Minority, &mut rng), 2);
+        assert_eq!(count(Targets::Majority, &mut rng), 3);
+        assert_eq!(count(Targets::All, &mut rng), 5);
+        assert!(matches!(
+            target(Fault::Pause, Targets::Primary, &n, &mut rng),
+            FaultTarget::Primary {
+                action: PrimaryAction::Pause,
+                ..
+            }
+        ));
+        match target(Fault::PartitionRandomNode, Targets::Minority, &n, &mut rng) {
+            FaultTarget::Partition(g) => {
+                let isolated = n.iter().filter(|x| g.drops(x).count() == 3).count();
+                assert_eq!(
+                    isolated, 2,
+                    "a minority of two, each dropping the other three"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

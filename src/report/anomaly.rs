@@ -14,8 +14,12 @@ use std::path::{Path, PathBuf};
 use faultline_checkers::history::History;
 use serde::Deserialize;
 
+use faultline_checkers::linear::verdict::CHECKER;
+
 use super::html::{escape, file_safe, page, seconds};
+use super::situation::Situations;
 use super::{write_file, Call, ReportError, Result};
+use crate::store::ResultsRecord;
 
 /// One key's entry in `results.json`'s `linearizability.failures`.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,16 +73,22 @@ pub struct WitnessOp {
     pub op: String,
 }
 
-/// The per-key failures recorded in a `results.json`; entries it cannot read are skipped.
-pub fn failures_of(results: &serde_json::Value) -> Vec<Failure> {
+/// What the linearizability checker keeps in its verdict's `detail`
+/// (`checkers/src/linear/verdict.rs`): the model and the reports of the keys that are not valid.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LinearizabilityDetail {
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub failures: Vec<Failure>,
+}
+
+/// The per-key failures of the run's linearizability verdict, if it has one.
+pub fn failures_of(results: &ResultsRecord) -> Vec<Failure> {
     results
-        .pointer("/linearizability/failures")
-        .and_then(|f| f.as_array())
-        .map(|all| {
-            all.iter()
-                .filter_map(|f| serde_json::from_value(f.clone()).ok())
-                .collect()
-        })
+        .check(CHECKER)
+        .and_then(|v| serde_json::from_value::<LinearizabilityDetail>(v.detail.clone()).ok())
+        .map(|d| d.failures)
         .unwrap_or_default()
 }
 
@@ -159,7 +169,7 @@ impl Role {
 
 /// How many of the last linearized operations set the window's start.
 const RECENT_LINEARIZED: usize = 8;
-const LABEL_WIDTH: f64 = 110.0;
+const LABEL_WIDTH: f64 = 330.0;
 const PLOT_WIDTH: f64 = 1000.0;
 const LANE: f64 = 24.0;
 const BAR: f64 = 14.0;
@@ -204,6 +214,24 @@ fn render(failure: &Failure, w: &Witness, history: &History, key_calls: &[Call<'
         })
         .collect();
     let (lanes, lane_of) = super::lanes(shown.iter().map(|c| c.invoke.process));
+    // Each lane names its node and what the nemesis was doing to it when the failing
+    // operation began: "process 87 (n3, cut off from n1 n2 since 17.2 s)".
+    let situations = Situations::of(history);
+    let moment = by_index.get(&w.op.index).map_or(lo, |c| c.start());
+    let lane_label = |p: &faultline_checkers::history::Process| {
+        let node = shown
+            .iter()
+            .find(|c| c.invoke.process == *p)
+            .and_then(|c| c.invoke.node())
+            .map(str::to_owned);
+        match node {
+            Some(node) => match situations.describe(&node, moment) {
+                Some(what) => format!("process {p} ({node}, {what})"),
+                None => format!("process {p} ({node})"),
+            },
+            None => format!("process {p}"),
+        }
+    };
     let x = |t: i64| {
         LABEL_WIDTH + ((t - w_lo) as f64 / (w_hi - w_lo) as f64 * PLOT_WIDTH).clamp(0.0, PLOT_WIDTH)
     };
@@ -221,9 +249,9 @@ fn render(failure: &Failure, w: &Witness, history: &History, key_calls: &[Call<'
         let shade = if i % 2 == 0 { "#fafafa" } else { "#f0f0f0" };
         let _ = writeln!(
             svg,
-            "<rect x=\"0\" y=\"{y}\" width=\"{width}\" height=\"{LANE}\" fill=\"{shade}\" />\n<text x=\"4\" y=\"{}\">process {}</text>",
+            "<rect x=\"0\" y=\"{y}\" width=\"{width}\" height=\"{LANE}\" fill=\"{shade}\" />\n<text x=\"4\" y=\"{}\">{}</text>",
             y + LANE / 2.0 + 4.0,
-            escape(&p.to_string())
+            escape(&lane_label(p))
         );
     }
     for k in 0..=5 {
@@ -257,7 +285,7 @@ fn render(failure: &Failure, w: &Witness, history: &History, key_calls: &[Call<'
             _ if open => " stroke=\"#555\" stroke-dasharray=\"4 2\"",
             _ => "",
         };
-        let tip = format!("{}\n{}", call.describe(), role.word());
+        let tip = format!("{}\n{}", super::describe_call(call), role.word());
         let _ = write!(
             svg,
             "<g id=\"op-{index}\"><title>{}</title><rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\" rx=\"2\" fill=\"{}\"{stroke} />",

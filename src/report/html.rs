@@ -81,22 +81,10 @@ pub fn page(title: &str, body: &str) -> String {
     out
 }
 
-/// The CSS class and the word for a verdict: `valid`, `invalid`, `unknown` or `crashed`.
-pub fn verdict_class(valid: Option<&serde_json::Value>) -> &'static str {
-    match valid {
-        None => "crashed",
-        Some(serde_json::Value::Bool(true)) => "valid",
-        Some(serde_json::Value::Bool(false)) => "invalid",
-        Some(_) => "unknown",
-    }
-}
-
-/// A JSON value as short text: strings without their quotes, everything else as compact JSON.
-pub fn json_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// The CSS class and the word for a verdict: `valid`, `invalid`, `unknown`, or `crashed` for a
+/// run without results.
+pub fn verdict_class(valid: Option<faultline_checkers::Validity>) -> &'static str {
+    valid.map_or("crashed", faultline_checkers::Validity::word)
 }
 
 #[cfg(test)]

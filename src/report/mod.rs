@@ -11,17 +11,24 @@
 //! All text from the history and the results is escaped ([`html::escape`]).
 
 pub mod anomaly;
+pub mod elle_page;
 pub mod html;
 pub mod nemesis_windows;
 pub mod plots;
 pub mod run_index;
+pub mod set_page;
+pub mod situation;
 pub mod store_index;
 pub mod timeline;
+pub mod totals_page;
+pub mod value_plot;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use faultline_checkers::history::{read_history, History, Op, OpType, Process, ReadOptions};
+use faultline_checkers::history::{read_history, Process, ReadOptions};
+
+use crate::store::RunDir;
 
 /// What went wrong while writing a report; every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +38,9 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not valid JSON: {source}")]
-    Json {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    /// `test.json` or `results.json` exists but cannot be read (the message names it).
+    #[error("{0}")]
+    Record(String),
     #[error(transparent)]
     History(#[from] faultline_checkers::history::ReadError),
     #[error(transparent)]
@@ -58,24 +63,45 @@ pub struct ReportFiles {
 /// Writes `index.html`, the timeline pages and the anomaly pages of the run in `run_dir`.
 /// `results.json` may be missing (the run crashed before its check): the index then says so.
 pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles> {
-    let history_path = run_dir.join("history.jsonl");
-    let history = read_history(&history_path, &ReadOptions::default())?.history;
-    let test = read_json_if_present(&run_dir.join("test.json"))?;
-    let results = read_json_if_present(&run_dir.join("results.json"))?;
+    let run = RunDir::open(run_dir);
+    let history = read_history(&run.history(), &ReadOptions::default())?.history;
+    let records = run.records();
+    if let Some(e) = records.errors.first() {
+        return Err(ReportError::Record(e.clone()));
+    }
     let calls = pair_calls(&history);
 
-    let failures = results
+    let failures = records
+        .results
         .as_ref()
         .map(anomaly::failures_of)
         .unwrap_or_default();
-    let anomalies = anomaly::write_pages(run_dir, &history, &calls, &failures)?;
+    let mut anomalies = anomaly::write_pages(run_dir, &history, &calls, &failures)?;
+    if let Some(set) = records
+        .results
+        .as_ref()
+        .and_then(|r| r.check(set_page::CHECKER))
+    {
+        anomalies.extend(set_page::write(run_dir, &history, set)?);
+    }
+    for checker in totals_page::CHECKERS {
+        if let Some(v) = records.results.as_ref().and_then(|r| r.check(checker)) {
+            anomalies.extend(totals_page::write(run_dir, &history, v)?);
+        }
+    }
+    if let Some(txns) = records
+        .results
+        .as_ref()
+        .and_then(|r| r.check(elle_page::CHECKER))
+    {
+        anomalies.extend(elle_page::write(run_dir, txns)?);
+    }
     let timeline = timeline::write_pages(run_dir, &history, &calls)?;
     plots::write_plots(&history, run_dir)?;
     let index = run_index::write(
         run_dir,
         &run_index::RunFacts {
-            test: test.as_ref(),
-            results: results.as_ref(),
+            records: &records,
             failures: &failures,
             anomalies: &anomalies,
             timeline: &timeline,
@@ -121,82 +147,38 @@ pub fn run(path: &Path, index: bool) -> i32 {
     }
 }
 
-/// One client operation: its invoke and, when the history has it, its completion.
-#[derive(Debug, Clone, Copy)]
-pub struct Call<'h> {
-    pub invoke: &'h Op,
-    /// `None`: the history ended before the process completed the operation.
-    pub completion: Option<&'h Op>,
-}
+pub use faultline_checkers::history::{pair_calls, Call};
 
-impl Call<'_> {
-    /// When the operation was invoked, in ns since the test started (0 when unrecorded).
-    pub fn start(&self) -> i64 {
-        self.invoke.time.unwrap_or(0)
+/// A one-line description of a call for a tooltip: process, function, argument, result, node,
+/// error.
+pub fn describe_call(call: &Call<'_>) -> String {
+    let op = call.invoke;
+    let mut text = format!("#{} process {} {} {}", op.index, op.process, op.f, op.value);
+    if let Some(key) = &op.key {
+        text.push_str(&format!(" (key {key})"));
     }
-
-    /// When the operation completed; `None` for an `info` op or a missing completion, which
-    /// may take effect until the end of time.
-    pub fn end(&self) -> Option<i64> {
-        match self.completion {
-            Some(c) if c.kind != OpType::Info => c.time.or(self.invoke.time),
-            _ => None,
-        }
-    }
-
-    /// `ok`, `fail`, `info`, or `pending` without a completion.
-    pub fn outcome(&self) -> &'static str {
-        self.completion.map_or("pending", |c| c.kind.name())
-    }
-
-    /// A one-line description for a tooltip: process, function, argument, result, node, error.
-    pub fn describe(&self) -> String {
-        let op = self.invoke;
-        let mut text = format!("#{} process {} {} {}", op.index, op.process, op.f, op.value);
-        if let Some(key) = &op.key {
-            text.push_str(&format!(" (key {key})"));
-        }
-        text.push_str(&format!("\ninvoke {}", html::seconds(self.start())));
-        match self.completion {
-            Some(c) => {
-                text.push_str(&format!(
-                    ", {} {} at {}",
-                    c.kind.name(),
-                    c.value,
-                    c.time.map(html::seconds).unwrap_or_default()
-                ));
-                if let (Some(t0), Some(t1)) = (op.time, c.time) {
-                    text.push_str(&format!(" ({:.3} ms)", (t1 - t0) as f64 / 1e6));
-                }
-                if let Some(error) = c.error() {
-                    text.push_str(&format!("\nerror: {error}"));
-                }
+    text.push_str(&format!("\ninvoke {}", html::seconds(call.start())));
+    match call.completion {
+        Some(c) => {
+            text.push_str(&format!(
+                ", {} {} at {}",
+                c.kind.name(),
+                c.value,
+                c.time.map(html::seconds).unwrap_or_default()
+            ));
+            if let (Some(t0), Some(t1)) = (op.time, c.time) {
+                text.push_str(&format!(" ({:.3} ms)", (t1 - t0) as f64 / 1e6));
             }
-            None => text.push_str(", never completed"),
+            if let Some(error) = c.error() {
+                text.push_str(&format!("\nerror: {error}"));
+            }
         }
-        if let Some(node) = op.node() {
-            text.push_str(&format!("\nnode {node}"));
-        }
-        text
+        None => text.push_str(", never completed"),
     }
-}
-
-/// Pairs each client invoke with the next event of its process, in history order.
-pub fn pair_calls(history: &History) -> Vec<Call<'_>> {
-    let mut open: HashMap<Process, usize> = HashMap::new();
-    let mut calls: Vec<Call<'_>> = Vec::new();
-    for op in history.ops.iter().filter(|o| !o.process.is_nemesis()) {
-        if op.kind == OpType::Invoke {
-            open.insert(op.process, calls.len());
-            calls.push(Call {
-                invoke: op,
-                completion: None,
-            });
-        } else if let Some(i) = open.remove(&op.process) {
-            calls[i].completion = Some(op);
-        }
+    if let Some(node) = op.node() {
+        text.push_str(&format!("\nnode {node}"));
     }
-    calls
+    text
 }
 
 /// One lane per process for drawing calls: the processes in order, and each one's lane.
@@ -207,23 +189,6 @@ fn lanes(processes: impl Iterator<Item = Process>) -> (Vec<Process>, HashMap<Pro
         .collect();
     let lane_of = lanes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     (lanes, lane_of)
-}
-
-/// Reads a JSON file, or `None` when it does not exist.
-fn read_json_if_present(path: &Path) -> Result<Option<serde_json::Value>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| ReportError::Json {
-                path: path.to_owned(),
-                source,
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ReportError::Io {
-            path: path.to_owned(),
-            source,
-        }),
-    }
 }
 
 /// Writes a page, naming the file on failure.

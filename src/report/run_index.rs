@@ -5,16 +5,16 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value as Json;
+use faultline_checkers::{Validity, Verdict};
 
 use super::anomaly::Failure;
-use super::html::{escape, json_text, page, verdict_class};
+use super::html::{escape, page, verdict_class};
 use super::{write_file, Result};
+use crate::store::{self, RunRecords, TestRecord};
 
 /// What the index needs to know about a run.
 pub struct RunFacts<'a> {
-    pub test: Option<&'a Json>,
-    pub results: Option<&'a Json>,
+    pub records: &'a RunRecords,
     pub failures: &'a [Failure],
     /// (key, page) for each anomaly page written.
     pub anomalies: &'a [(String, PathBuf)],
@@ -46,14 +46,9 @@ fn link(run_dir: &Path, rel: &str, text: &str) -> Option<String> {
 }
 
 fn render(run_dir: &Path, facts: &RunFacts<'_>) -> String {
-    let summary = facts.results.and_then(|r| r.get("summary"));
-    let valid = facts.results.and_then(|r| r.get("valid"));
-    let class = verdict_class(valid);
-    let name = facts
-        .test
-        .and_then(|t| t.get("name"))
-        .map(json_text)
-        .unwrap_or_else(|| "faultline run".to_owned());
+    let results = facts.records.results.as_ref();
+    let class = verdict_class(results.map(|r| r.valid));
+    let name = facts.records.name(run_dir);
     let stamp = run_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -61,7 +56,7 @@ fn render(run_dir: &Path, facts: &RunFacts<'_>) -> String {
 
     let mut body = String::new();
     // The store's index sits two levels up once `faultline report --index` has written it.
-    if run_dir.join("../../index.html").exists() {
+    if run_dir.join("../..").join(store::INDEX).exists() {
         body.push_str("<p class=\"nav\"><a href=\"../../index.html\">all runs</a></p>\n");
     }
     let _ = writeln!(
@@ -74,97 +69,54 @@ fn render(run_dir: &Path, facts: &RunFacts<'_>) -> String {
             other => other,
         }
     );
+    for e in &facts.records.errors {
+        let _ = writeln!(body, "<p><b>Unreadable record</b>: {}</p>", escape(e));
+    }
 
-    if let Some(s) = summary {
-        let get = |k: &str| s.get(k).map(json_text).unwrap_or_else(|| "-".to_owned());
-        let number = |k: &str, digits: usize| {
-            s.get(k)
-                .and_then(Json::as_f64)
-                .map_or("-".to_owned(), |v| format!("{v:.digits$}"))
-        };
+    if let Some(r) = results {
+        let s = &r.summary;
         body.push_str("<h2>Summary</h2>\n<table>\n");
         let _ = writeln!(
             body,
-            "<tr><th>operations</th><th>ok</th><th>fail</th><th>info</th><th>faults injected</th><th>ok/s</th><th>keys</th><th>run</th></tr>\n<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} s</td></tr>\n</table>",
-            escape(&get("ops")),
-            escape(&get("ok")),
-            escape(&get("fail")),
-            escape(&get("info")),
-            escape(&get("faults")),
-            number("ok_per_second", 1),
-            escape(&get("keys")),
-            number("run_seconds", 1)
+            "<tr><th>operations</th><th>ok</th><th>fail</th><th>info</th><th>faults injected</th><th>ok/s</th><th>run</th></tr>\n<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1} s</td></tr>\n</table>",
+            s.ops, s.ok, s.fail, s.info, s.faults, s.ok_per_second, s.run_seconds
         );
-        if let Some(lat) = s.get("latency_ms") {
-            body.push_str("<table>\n<tr><th>latency</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>\n<tr><td>ms</td>");
-            for q in ["p50", "p95", "p99", "max"] {
-                let v = lat.get(q).and_then(Json::as_f64);
-                let _ = write!(
-                    body,
-                    "<td>{}</td>",
-                    v.map_or("-".to_owned(), |v| format!("{v:.2}"))
-                );
-            }
-            body.push_str("</tr>\n</table>\n");
-        }
-        if s.get("interrupted").and_then(Json::as_bool) == Some(true) {
+        let l = s.latency_ms;
+        let _ = writeln!(
+            body,
+            "<table>\n<tr><th>latency</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>\n<tr><td>ms</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>\n</table>",
+            l.p50, l.p95, l.p99, l.max
+        );
+        if s.interrupted {
             body.push_str("<p><b>The run was interrupted</b>: the history is partial.</p>\n");
         }
-        let list = |key: &str| {
-            s.get(key)
-                .and_then(Json::as_array)
-                .filter(|p| !p.is_empty())
-                .map(|items| {
-                    let mut ul = String::from("<ul>\n");
-                    for p in items {
-                        let _ = writeln!(ul, "<li>{}</li>", escape(&json_text(p)));
-                    }
-                    ul.push_str("</ul>\n");
-                    ul
-                })
+        let list = |items: &[String]| {
+            let mut ul = String::from("<ul>\n");
+            for p in items {
+                let _ = writeln!(ul, "<li>{}</li>", escape(p));
+            }
+            ul.push_str("</ul>\n");
+            ul
         };
-        if let Some(ul) = list("unhealed") {
+        if !s.unhealed.is_empty() {
             body.push_str("<h2>Faults left on the cluster</h2>\n<p><b>Healing failed</b>: the cluster may still be partitioned or paused.</p>\n");
-            body.push_str(&ul);
+            body.push_str(&list(&s.unhealed));
         }
-        if let Some(ul) = list("unknown_because") {
+        let unknown = r.unknown_because();
+        if !unknown.is_empty() {
             body.push_str("<h2>Why the verdict is unknown</h2>\n");
-            body.push_str(&ul);
+            body.push_str(&list(&unknown));
         }
-        if let Some(ul) = list("problems") {
+        if !s.problems.is_empty() {
             body.push_str("<h2>Problems</h2>\n");
-            body.push_str(&ul);
+            body.push_str(&list(&s.problems));
         }
-    }
-
-    if !facts.failures.is_empty() {
-        body.push_str("<h2>Anomalies</h2>\n<table>\n<tr><th>key</th><th>verdict</th><th>what</th><th>calls</th></tr>\n");
-        for f in facts.failures {
-            let page = facts.anomalies.iter().find(|(k, _)| k == &f.key);
-            let key = escape(f.key.trim_matches('"'));
-            let key_cell = match page {
-                Some((_, p)) => format!(
-                    "<a href=\"anomalies/{}\">{key}</a>",
-                    escape(&p.file_name().unwrap_or_default().to_string_lossy())
-                ),
-                None => key,
-            };
-            let what = match (&f.witness, &f.cause) {
-                (Some(w), _) => {
-                    format!("process {} {} cannot be linearized", w.op.process, w.op.op)
-                }
-                (None, Some(cause)) => cause.clone(),
-                (None, None) => String::new(),
-            };
-            let v = verdict_class(Some(&f.valid));
-            let _ = writeln!(
-                body,
-                "<tr class=\"{v}\"><td>{key_cell}</td><td>{v}</td><td>{}</td><td>{}</td></tr>",
-                escape(&what),
-                f.calls.map(|c| c.to_string()).unwrap_or_default()
-            );
+        if !r.checks.is_empty() {
+            body.push_str("<h2>Checks</h2>\n");
+            for c in &r.checks {
+                check_section(&mut body, c, facts);
+            }
         }
-        body.push_str("</table>\n");
     }
 
     body.push_str("<h2>Files</h2>\n<ul>\n");
@@ -175,10 +127,10 @@ fn render(run_dir: &Path, facts: &RunFacts<'_>) -> String {
         facts.timeline.len()
     );
     for (rel, text) in [
-        ("history.jsonl", "history (JSONL)"),
-        ("results.json", "results.json"),
-        ("test.json", "test.json"),
-        ("faultline.log", "faultline.log"),
+        (store::HISTORY, "history (JSONL)"),
+        (store::RESULTS, "results.json"),
+        (store::TEST, "test.json"),
+        (store::LOG, "faultline.log"),
     ] {
         if let Some(a) = link(run_dir, rel, text) {
             let _ = writeln!(body, "<li>{a}</li>");
@@ -215,32 +167,131 @@ fn render(run_dir: &Path, facts: &RunFacts<'_>) -> String {
         }
     }
 
-    if let Some(test) = facts.test.and_then(Json::as_object) {
+    if let Some(test) = &facts.records.test {
         body.push_str("<h2>Test</h2>\n<table>\n");
-        for (k, v) in test {
-            let text = match (k.as_str(), v) {
-                ("nodes", Json::Array(nodes)) => nodes
-                    .iter()
-                    .map(|n| match (n.get("name"), n.get("ip")) {
-                        (Some(name), Some(ip)) => {
-                            format!("{} ({})", json_text(name), json_text(ip))
-                        }
-                        _ => json_text(n),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                _ => json_text(v),
-            };
+        for (k, v) in test_fields(test) {
             let _ = writeln!(
                 body,
                 "<tr><th>{}</th><td class=\"mono\">{}</td></tr>",
-                escape(k),
-                escape(&text)
+                escape(&k),
+                escape(&v)
             );
         }
         body.push_str("</table>\n");
     }
     page(&format!("faultline: {name} {stamp}"), &body)
+}
+
+/// One checker's verdict: its summary, its counts, its anomalies with links to their pages.
+fn check_section(body: &mut String, c: &Verdict, facts: &RunFacts<'_>) {
+    let class = verdict_class(Some(c.valid));
+    let _ = writeln!(
+        body,
+        "<h3>{} <small>({})</small> <span class=\"verdict {class}\">{class}</span></h3>\n<p>{}</p>",
+        escape(&c.checker),
+        escape(&c.against),
+        escape(&c.summary)
+    );
+    if !c.counts.is_empty() {
+        body.push_str("<table>\n<tr>");
+        for k in c.counts.keys() {
+            let _ = write!(body, "<th>{}</th>", escape(k));
+        }
+        body.push_str("</tr>\n<tr>");
+        for v in c.counts.values() {
+            let _ = write!(body, "<td>{v}</td>");
+        }
+        body.push_str("</tr>\n</table>\n");
+    }
+    if c.anomalies.is_empty() && c.valid != Validity::Unknown {
+        return;
+    }
+    body.push_str("<table>\n<tr><th>anomaly</th><th>key</th><th>what</th><th>page</th></tr>\n");
+    for a in &c.anomalies {
+        let key = a.key.as_deref().unwrap_or("");
+        let page = facts
+            .anomalies
+            .iter()
+            .find(|(k, _)| k == key || (a.key.is_none() && k == &c.checker));
+        let link = match page {
+            Some((_, p)) => format!(
+                "<a href=\"anomalies/{}\">drawing</a>",
+                escape(&p.file_name().unwrap_or_default().to_string_lossy())
+            ),
+            None => String::new(),
+        };
+        let what = a.explanation.first().cloned().unwrap_or_default();
+        let _ = writeln!(
+            body,
+            "<tr class=\"invalid\"><td>{}</td><td>{}</td><td>{}</td><td>{link}</td></tr>",
+            escape(&a.kind),
+            escape(key.trim_matches('"')),
+            escape(&what)
+        );
+    }
+    // Keys the linearizability checker could not decide, with why.
+    for f in facts.failures.iter().filter(|f| {
+        c.checker == faultline_checkers::linear::verdict::CHECKER && f.witness.is_none()
+    }) {
+        let _ = writeln!(
+            body,
+            "<tr class=\"unknown\"><td>undecided</td><td>{}</td><td>{}</td><td></td></tr>",
+            escape(f.key.trim_matches('"')),
+            escape(f.cause.as_deref().unwrap_or(""))
+        );
+    }
+    body.push_str("</table>\n");
+}
+
+/// The fields of `test.json` as (name, text) rows, in the record's order.
+pub fn test_fields(test: &TestRecord) -> Vec<(String, String)> {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut rows = vec![
+        ("name".to_string(), test.name.clone()),
+        ("db".into(), format!("{} ({})", test.db, test.db_version)),
+        ("db options".into(), text(&test.db_options)),
+        ("workload".into(), test.workload.clone()),
+        ("workload options".into(), text(&test.workload_options)),
+        (
+            "nemesis".into(),
+            format!(
+                "{} every {} s, targets {}",
+                test.nemesis.join(","),
+                test.nemesis_interval_s,
+                test.nemesis_targets
+            ),
+        ),
+        ("time limit".into(), format!("{} s", test.time_limit_s)),
+        (
+            "concurrency, rate".into(),
+            format!("{} workers, {} ops/s", test.concurrency, test.rate),
+        ),
+        ("op timeout".into(), format!("{} ms", test.op_timeout_ms)),
+        ("seed".into(), test.seed.to_string()),
+        (
+            "nodes".into(),
+            test.nodes
+                .iter()
+                .map(|n| format!("{} ({})", n.name, n.ip))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            "ssh".into(),
+            format!(
+                "{}@port {}, strict host keys: {}",
+                test.ssh.user, test.ssh.port, test.ssh.strict_host_key_checking
+            ),
+        ),
+        ("faultline".into(), test.faultline_version.clone()),
+    ];
+    for (k, v) in &test.other {
+        rows.push((k.clone(), text(v)));
+    }
+    rows
 }
 
 /// `nodes/<node>/<file>` for every file the run downloaded from its nodes, sorted.
@@ -270,14 +321,19 @@ fn node_logs(run_dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ResultsRecord;
 
-    fn rendered(results: Json) -> String {
+    fn rendered(results: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
+        let records = RunRecords {
+            test: None,
+            results: Some(ResultsRecord::from_json(results).unwrap()),
+            errors: Vec::new(),
+        };
         render(
             dir.path(),
             &RunFacts {
-                test: None,
-                results: Some(&results),
+                records: &records,
                 failures: &[],
                 anomalies: &[],
                 timeline: &[],
@@ -288,14 +344,16 @@ mod tests {
 
     #[test]
     fn what_the_run_could_not_vouch_for_is_on_the_page() {
-        let page = rendered(serde_json::json!({
+        let page = rendered(
+            r#"{
             "valid": "unknown",
             "summary": {
                 "problems": ["nemesis start-partition: node n3: <refused>"],
                 "unknown_because": ["the history file does not hold every event of the run"],
-                "unhealed": ["node n3: cannot connect"],
+                "unhealed": ["node n3: cannot connect"]
             }
-        }));
+        }"#,
+        );
         assert!(page.contains("Faults left on the cluster"), "{page}");
         assert!(page.contains("node n3: cannot connect"));
         assert!(page.contains("Why the verdict is unknown"));
@@ -305,12 +363,30 @@ mod tests {
 
     #[test]
     fn a_clean_run_shows_no_trouble_sections() {
-        let page = rendered(serde_json::json!({
-            "valid": true,
-            "summary": {"problems": [], "unknown_because": [], "unhealed": []}
-        }));
+        let page = rendered(
+            r#"{"valid": true, "summary": {"problems": [], "unknown_because": [], "unhealed": []}}"#,
+        );
         for heading in ["Faults left", "Why the verdict", "Problems"] {
             assert!(!page.contains(heading), "{heading}");
+        }
+    }
+
+    #[test]
+    fn every_checker_speaks_on_the_page_without_the_page_knowing_it() {
+        let page = rendered(
+            r#"{"valid": false, "summary": {},
+            "checks": [{"checker": "elle", "against": "serializable", "valid": false,
+              "summary": "G2-item found", "counts": {"transactions": 40},
+              "anomalies": [{"kind": "G2-item", "explanation": ["T1 read x before T2 wrote it: rw"]}]}]}"#,
+        );
+        for text in [
+            "elle",
+            "serializable",
+            "G2-item found",
+            "transactions",
+            "T1 read x",
+        ] {
+            assert!(page.contains(text), "{text}: {page}");
         }
     }
 }

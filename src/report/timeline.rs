@@ -125,7 +125,7 @@ fn render(n: usize, pages: usize, calls: &[Call<'_>], faults: &[FaultWindow]) ->
             call.invoke.index,
             x1 - x0,
             outcome_colour(call.outcome()),
-            escape(&call.describe())
+            escape(&super::describe_call(call))
         );
     }
     svg.push_str("</svg>\n");

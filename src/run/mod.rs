@@ -1,40 +1,80 @@
 //! `faultline test`: one Jepsen-style run, phase by phase.
 //!
-//! setup (nodes reachable, datastore up and healthy) -> workload + nemesis -> heal -> settle ->
-//! final reads -> close the history -> teardown -> collect logs -> check -> results.json.
+//! plan (every option checked: exit 64, nothing touched) -> run directory -> nodes reachable ->
+//! datastore set up and ready -> workers + nemesis -> heal -> settle -> datastore ready again ->
+//! final reads -> close the history -> node logs -> teardown -> check -> results.json ->
+//! report pages.
 //!
-//! Faults are always healed on the way out: the nemesis heals at the end of the workload, on
-//! error, on Ctrl-C/SIGTERM (a second signal heals at once and exits), and, through its `Drop`,
-//! when a panic unwinds past it.
+//! The run knows the datastore only as a [`Db`] and the workload only as a
+//! [`faultline_workloads::Workload`]: both are chosen by name from their registries.
+//!
+//! Faults are always healed and the datastore always torn down on the way out: at the end, on
+//! error, on Ctrl-C/SIGTERM (a second signal heals and tears down at once, then exits), and,
+//! through a guard dropped while a panic unwinds, on panic.
 
+mod faults;
+mod final_reads;
+mod log;
 mod nodes;
 pub mod overhead;
+pub mod plan;
 mod recorder;
-mod results;
+mod summary;
 mod worker;
 
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
-use faultline_checkers::history::{OpType, Process, Value};
-use faultline_workloads::register::{Mix, RegisterClient, RegisterGenerator, MODEL};
-use faultline_workloads::ClientError;
+use anyhow::{Context, Result};
+use faultline_checkers::history::{read_history, Format, History, ReadOptions};
+use faultline_checkers::{Validity, Verdict};
+use faultline_workloads::CheckLimits;
 use tokio::sync::watch;
 
-use crate::cli::{ReadConsistencyArg, TestArgs};
-use crate::client::etcd::{EtcdClient, ReadConsistency, Timeouts};
-use crate::db::etcd::{Etcd, EtcdMember};
+use crate::cli::TestArgs;
+use crate::db::daemon::each;
+use crate::db::{Db, DbError};
 use crate::exit;
-use crate::nemesis::schedule::{schedule, Fault, Phase};
-use crate::nemesis::{FaultEvent, Nemesis};
-use crate::store::RunDir;
+use crate::nemesis::schedule::schedule;
+use crate::nemesis::{DbFaults, Nemesis};
+use crate::store::records::{NodeRecord, SshRecord};
+use crate::store::{ResultsRecord, RunDir, TestRecord, LOG, NODE_LOGS};
+use log::Log;
 use nodes::NodeSet;
-use recorder::{Event, Recorder};
-use worker::{Connect, Shared};
+use plan::{Plan, Usage};
+use recorder::Recorder;
+use worker::Shared;
+
+/// The store cannot be written, so the run cannot be recorded: exit code 73.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CantCreate(String);
+
+/// How long a datastore may take to become ready after setup, and again after healing.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Test hook: `FAULTLINE_TEST_PANIC=<phase>` makes the run panic at that phase (`setup`: once
+/// the datastore is up; `workload`: once a fault is in force; `check`: before checking), so
+/// that the tests can show that a panic still heals every fault and tears the datastore down.
+const PANIC_HOOK: &str = "FAULTLINE_TEST_PANIC";
+
+fn panic_hook(phase: &str) {
+    if std::env::var(PANIC_HOOK).as_deref() == Ok(phase) {
+        panic!("{PANIC_HOOK}={phase}: a panic on purpose, to test the way out");
+    }
+}
 
 /// Runs `faultline test`; returns the exit code (the worst over `--test-count` runs).
 pub fn run(args: &TestArgs) -> i32 {
+    let plan = match Plan::new(args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("faultline test: {e}");
+            return exit::USAGE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,15 +86,21 @@ pub fn run(args: &TestArgs) -> i32 {
         }
     };
     let mut worst = exit::VALID;
-    for i in 0..args.test_count.max(1) {
+    for i in 0..args.test_count {
         if args.test_count > 1 {
             eprintln!("== run {} of {}", i + 1, args.test_count);
         }
-        let code = match runtime.block_on(run_once(args, i)) {
-            Ok(code) => code,
-            Err(e) => {
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            runtime.block_on(run_once(args, &plan, i))
+        }));
+        let code = match outcome {
+            Ok(Ok(code)) => code,
+            Ok(Err(e)) => {
                 eprintln!("faultline test: {e:#}");
-                if e.downcast_ref::<nodes::Unavailable>().is_some() {
+                if e.downcast_ref::<nodes::Unavailable>().is_some()
+                    || e.downcast_ref::<DbError>()
+                        .is_some_and(DbError::is_unavailable)
+                {
                     exit::UNAVAILABLE
                 } else if e.downcast_ref::<Usage>().is_some() {
                     exit::USAGE
@@ -64,21 +110,24 @@ pub fn run(args: &TestArgs) -> i32 {
                     exit::INTERNAL
                 }
             }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                eprintln!(
+                    "faultline test: internal error (a panic: {what}); the faults were healed \
+                     and the datastore torn down on the way out, and the history is on disk"
+                );
+                // A bug: no further runs (their tasks would share the runtime with this one's).
+                return exit::INTERNAL;
+            }
         };
         worst = worse(worst, code);
     }
     worst
 }
-
-/// A command line that cannot be run: exit code 64.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Usage(String);
-
-/// The store cannot be written, so the run cannot be recorded: exit code 73.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct CantCreate(String);
 
 /// Invalid beats unknown beats valid; any error code beats a verdict.
 fn worse(a: i32, b: i32) -> i32 {
@@ -95,203 +144,112 @@ fn worse(a: i32, b: i32) -> i32 {
     }
 }
 
-/// Parses `--mix READ,WRITE,CAS`.
-pub fn parse_mix(text: &str) -> Result<Mix> {
-    let parts: Vec<u32> = text
-        .split(',')
-        .map(|p| p.trim().parse::<u32>())
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("--mix {text}: three whole numbers, READ,WRITE,CAS"))?;
-    match parts[..] {
-        [read, write, cas] if read + write + cas > 0 => Ok(Mix { read, write, cas }),
-        _ => Err(anyhow!(
-            "--mix {text}: three whole numbers READ,WRITE,CAS, not all zero"
-        )),
+/// Stops and wipes the datastore on every node, once, unless it is to be left running.
+pub struct Teardown {
+    db: Arc<dyn Db>,
+    nodes: Vec<String>,
+    stop: bool,
+    done: AtomicBool,
+}
+
+impl Teardown {
+    /// Runs the teardown (the first call only); returns what could not be done, naming nodes.
+    pub fn run(&self) -> Vec<String> {
+        if !self.stop || self.done.swap(true, Ordering::SeqCst) {
+            return Vec::new();
+        }
+        each(&self.nodes, |n| self.db.teardown(n))
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|e| format!("teardown: {e}"))
+            .collect()
     }
 }
 
-/// Parses `--concurrency`: `10`, or `3n` for three per node.
-pub fn parse_concurrency(text: &str, nodes: usize) -> Result<u64> {
-    let t = text.trim();
-    let n = if let Some(k) = t.strip_suffix('n') {
-        let k: u64 = if k.is_empty() {
-            1
-        } else {
-            k.parse().with_context(|| format!("--concurrency {t}"))?
-        };
-        k * nodes as u64
-    } else {
-        t.parse()
-            .with_context(|| format!("--concurrency {t}: a number, or Kn for K per node"))?
-    };
-    if n == 0 {
-        return Err(anyhow!("--concurrency must be at least 1"));
-    }
-    Ok(n)
+/// Heals and tears down when dropped armed: on an early return (an error) or a panic.
+struct Cleanup {
+    nemesis: Arc<Nemesis>,
+    teardown: Arc<Teardown>,
+    armed: bool,
 }
 
-fn parse_faults(names: &[String]) -> Result<Vec<Fault>> {
-    let mut faults = Vec::new();
-    for name in names
-        .iter()
-        .map(|n| n.trim())
-        .filter(|n| !n.is_empty() && *n != "none")
-    {
-        let known = || {
-            Fault::ALL
-                .iter()
-                .map(|f| f.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        faults.push(
-            Fault::parse(name)
-                .ok_or_else(|| anyhow!("unknown fault `{name}` (known: {}, none)", known()))?,
-        );
-    }
-    Ok(faults)
-}
-
-/// Connects a worker's client to its node.
-struct EtcdConnector {
-    endpoint: String,
-    consistency: ReadConsistency,
-    timeouts: Timeouts,
-}
-
-impl Connect<EtcdClient> for EtcdConnector {
-    async fn connect(&self) -> Result<EtcdClient, ClientError> {
-        EtcdClient::connect(&self.endpoint, self.consistency, self.timeouts).await
-    }
-}
-
-/// Lets the nemesis kill, restart, pause and resume etcd members.
-struct EtcdFaults(Arc<Etcd>);
-
-impl crate::nemesis::ProcessFaults for EtcdFaults {
-    fn kill(&self, node: &str) -> Result<(), crate::nemesis::BoxError> {
-        Ok(self.0.kill(node)?)
-    }
-    fn restart(&self, node: &str) -> Result<(), crate::nemesis::BoxError> {
-        Ok(self.0.start(node)?)
-    }
-    fn pause(&self, node: &str) -> Result<(), crate::nemesis::BoxError> {
-        Ok(self.0.pause(node)?)
-    }
-    fn resume(&self, node: &str) -> Result<(), crate::nemesis::BoxError> {
-        Ok(self.0.resume(node)?)
-    }
-}
-
-fn record_fault(recorder: &Recorder, kind: OpType, event: &FaultEvent, error: Option<String>) {
-    let f: Arc<str> = Arc::from(event.f.as_str());
-    recorder.record(Event {
-        process: Process::Nemesis,
-        kind,
-        f: &f,
-        key: None,
-        // A fault's target is names and numbers; should it ever not convert, keep its text.
-        value: faultline_checkers::history::value_from_json(event.value.clone())
-            .unwrap_or_else(|_| Value::Str(event.value.to_string().into())),
-        node: None,
-        error,
-    });
-}
-
-/// Logs a phase to stderr and to faultline.log.
-struct Log {
-    file: Mutex<Option<std::fs::File>>,
-    started: Instant,
-}
-
-impl Log {
-    fn say(&self, msg: &str) {
-        use std::io::Write;
-        let line = format!("[{:7.2}s] {msg}", self.started.elapsed().as_secs_f64());
-        eprintln!("{line}");
-        if let Some(f) = self.file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            let _ = writeln!(f, "{line}");
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        eprintln!("faultline test: the run ended early: healing every fault and tearing down");
+        if let Err(e) = self.nemesis.heal_all() {
+            eprintln!("faultline test: healing failed: {e}");
+        }
+        for problem in self.teardown.run() {
+            eprintln!("faultline test: {problem}");
         }
     }
 }
 
-async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
+async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> {
     let started = Instant::now();
     let seed = args
         .seed
-        .map(|s| s + u64::from(run_number))
+        .map(|s| s.wrapping_add(u64::from(run_number)))
         .unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(1)
         });
-    let (faults, mix) = validate(args)?;
+    let workload: Arc<dyn faultline_workloads::Workload> = Arc::from(plan.workload(args, seed)?);
     let controlled = !args.dummy_ssh;
     // The store first: a run that cannot be recorded must not touch the cluster.
-    let test_name = "etcd-register".to_string();
-    let dir = RunDir::create(&args.store, &test_name).map_err(|e| CantCreate(format!("{e:#}")))?;
-    let log = Arc::new(Log {
-        file: Mutex::new(Some(
-            std::fs::File::create(dir.file("faultline.log"))
-                .with_context(|| format!("cannot create {}", dir.file("faultline.log").display()))
-                .map_err(|e| CantCreate(format!("{e:#}")))?,
-        )),
-        started,
-    });
+    let dir = RunDir::create(&args.store, &plan.name).map_err(|e| CantCreate(format!("{e:#}")))?;
+    let log_file = std::fs::File::create(dir.file(LOG))
+        .with_context(|| format!("cannot create {}", dir.file(LOG).display()))
+        .map_err(|e| CantCreate(format!("{e:#}")))?;
+    let log = Arc::new(Log::new(Some(log_file), started));
     log.say(&format!("run directory {}", dir.path.display()));
     let nodes = tokio::task::spawn_blocking({
-        let args = args.clone();
-        move || NodeSet::resolve(&args)
+        let (args, named) = (args.clone(), plan.named_nodes.clone());
+        move || NodeSet::resolve(&args, &named)
     })
     .await??;
-    let concurrency =
-        parse_concurrency(&args.concurrency, nodes.len()).map_err(|e| Usage(format!("{e:#}")))?;
     log.say(&format!("nodes: {}", nodes.describe()));
-
-    // Setup: every node answers over SSH before anything is started.
     if controlled {
         nodes.check_reachable().await?;
     }
-    let members: Vec<EtcdMember> = nodes
-        .nodes
-        .iter()
-        .map(|n| EtcdMember {
-            name: n.name.clone(),
-            ip: n.ip.to_string(),
-            remote: n.remote.clone(),
-        })
-        .collect();
-    let token = format!("faultline-{seed:x}");
-    let etcd = Arc::new(Etcd::new(
-        members,
-        Etcd::default_base_dir(&args.cluster),
-        &token,
-    ));
-    let versions = if controlled {
-        nodes.versions().await
+    let db = (plan.db.open)(
+        &plan.db_context(args, nodes.db_nodes(), seed),
+        &args.db_options,
+    )
+    .map_err(Usage)?;
+    let version = if controlled {
+        let db = db.clone();
+        match tokio::task::spawn_blocking(move || db.version()).await? {
+            Ok(v) => v,
+            Err(e) => format!("not known ({e})"),
+        }
     } else {
         "not known (--dummy-ssh)".to_string()
     };
-    results::write_test_json(&dir, args, seed, concurrency, &nodes, &versions)
+    dir.write_test(&test_record(args, plan, &*workload, seed, &nodes, &version))
         .map_err(|e| CantCreate(format!("{e:#}")))?;
-    if controlled {
-        log.say("setting up etcd on every node");
-        let etcd = etcd.clone();
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            etcd.setup_all()?;
-            etcd.wait_healthy(Duration::from_secs(30))?;
-            Ok(())
-        })
-        .await??;
-        log.say("etcd is healthy");
-    }
 
     let nemesis = Arc::new(
-        Nemesis::new(nodes.nemesis_nodes()).with_process_faults(Arc::new(EtcdFaults(etcd.clone()))),
+        Nemesis::new(nodes.nemesis_nodes()).with_process_faults(Arc::new(DbFaults(db.clone()))),
     );
+    let teardown = Arc::new(Teardown {
+        db: db.clone(),
+        nodes: nodes.names(),
+        stop: controlled && !args.leave_db_running,
+        done: AtomicBool::new(false),
+    });
+    let mut cleanup = Cleanup {
+        nemesis: nemesis.clone(),
+        teardown: teardown.clone(),
+        armed: controlled,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let history_path = dir.file("history.jsonl");
+    let history_path = dir.history();
     let recorder = Recorder::create(&history_path, started, {
         let (log, stop) = (log.clone(), stop_tx.clone());
         move |why| {
@@ -299,113 +257,145 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
             let _ = stop.send(true);
         }
     })?;
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    spawn_signal_handler(
+    let interrupted = Arc::new(AtomicBool::new(false));
+    faults::spawn_signal_handler(
         stop_tx.clone(),
         nemesis.clone(),
+        teardown.clone(),
         interrupted.clone(),
         log.clone(),
     );
 
-    // Workload and nemesis.
-    let time_limit = Duration::from_secs_f64(args.time_limit);
-    let workload_start = Instant::now();
-    let interval = if args.rate > 0.0 {
-        Duration::from_secs_f64(concurrency as f64 / args.rate)
-    } else {
-        Duration::ZERO
-    };
-    let live_keys = (concurrency / 2).clamp(1, 8);
-    let shared = Arc::new(Shared {
-        generator: Mutex::new(RegisterGenerator::new(
-            seed,
-            mix,
-            args.ops_per_key,
-            live_keys,
-        )),
-        recorder: recorder.clone(),
-        concurrency,
-        interval,
-        deadline: workload_start + time_limit,
-        op_timeout: Duration::from_millis(args.op_timeout_ms.max(1)),
-    });
-    let consistency = match args.read_consistency {
-        ReadConsistencyArg::Linearizable => ReadConsistency::Linearizable,
-        ReadConsistencyArg::Serializable => ReadConsistency::Serializable,
-    };
-    let timeouts = Timeouts {
-        request: Duration::from_millis(args.op_timeout_ms.max(1)),
-        connect: Duration::from_millis(args.op_timeout_ms.max(1)),
-    };
-    log.say(&format!(
-        "workload: {concurrency} workers, {}, {:.0} s; nemesis: {}",
-        if args.rate > 0.0 {
-            format!("{} ops/s", args.rate)
-        } else {
-            "no rate limit".to_string()
-        },
-        args.time_limit,
-        if faults.is_empty() {
-            "none".to_string()
-        } else {
-            args.nemesis.join(",")
+    // Set up; a datastore that never becomes ready ends the run `unknown`, with the reason.
+    let mut problems: Vec<String> = Vec::new();
+    let mut not_ready: Option<String> = None;
+    if controlled {
+        log.say(&format!("setting up {} on every node", plan.db.name));
+        let (db2, names) = (db.clone(), nodes.names());
+        let setup = tokio::task::spawn_blocking(move || {
+            DbError::gather(each(&names, |n| db2.setup(n)))?;
+            db2.await_ready(READY_TIMEOUT)
+        })
+        .await
+        .context("the setup task failed")?;
+        match setup {
+            Ok(()) => log.say(&format!("{} is ready", plan.db.name)),
+            Err(e) if e.is_not_ready() => {
+                log.say(&format!("{e}"));
+                not_ready = Some(e.to_string());
+            }
+            Err(e) => return Err(e.into()),
         }
-    ));
-    let mut workers = Vec::new();
-    for w in 0..concurrency {
-        let node = &nodes.nodes[(w as usize) % nodes.len()];
-        let connector = EtcdConnector {
-            endpoint: etcd.client_url(&node.name)?,
-            consistency,
-            timeouts,
-        };
-        workers.push(tokio::spawn(worker::run_worker(
-            w,
-            node.name.clone(),
-            connector,
-            shared.clone(),
-            stop_rx.clone(),
-        )));
+        panic_hook("setup");
     }
-    let steps = schedule(
-        &faults,
-        &nodes.names(),
-        Duration::from_secs_f64(args.nemesis_interval.max(0.1)),
-        time_limit,
-        seed ^ 0x6e656d65736973,
-    );
-    let nemesis_task = tokio::spawn(nemesis_loop(
-        steps,
-        nemesis.clone(),
-        recorder.clone(),
-        workload_start,
-        stop_rx.clone(),
-        log.clone(),
-    ));
-    let progress = tokio::spawn(progress_loop(
-        recorder.clone(),
-        nemesis.clone(),
-        stop_rx.clone(),
-        log.clone(),
-        time_limit,
-    ));
-    for w in workers {
-        if let Err(e) = w.await {
-            log.say(&format!("a worker failed: {e}"));
-        }
-    }
-    let _ = stop_tx.send(true);
-    let nemesis_errors = nemesis_task.await.unwrap_or_default();
-    progress.abort();
 
-    // Heal, settle, final reads.
-    let mut problems: Vec<String> = nemesis_errors;
-    let unhealed = heal(&nemesis, &recorder, &log).await;
-    let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
-    if !was_interrupted && !recorder.writing_failed() {
-        tokio::time::sleep(Duration::from_secs_f64(args.settle.max(0.0))).await;
-        final_reads(&shared, &nodes, &etcd, consistency, timeouts, &log).await;
+    let workload_start = Instant::now();
+    let shared = Arc::new(Shared {
+        generator: Mutex::new(workload.generator()),
+        recorder: recorder.clone(),
+        concurrency: plan.concurrency,
+        interval: plan.pace.interval,
+        deadline: workload_start + plan.time_limit,
+        op_timeout: plan.op_timeout,
+    });
+    let mut unhealed = Vec::new();
+    if not_ready.is_none() {
+        log.say(&format!(
+            "workload: {}, {} workers, {}, {:.0} s; nemesis: {}",
+            workload.name(),
+            plan.concurrency,
+            if plan.pace.interval.is_zero() {
+                "no rate limit".to_string()
+            } else {
+                format!("{} ops/s", args.rate)
+            },
+            plan.time_limit.as_secs_f64(),
+            if plan.faults.is_empty() {
+                "none".to_string()
+            } else {
+                format!(
+                    "{} every {:.1} s, targets {}",
+                    args.nemesis.join(","),
+                    plan.nemesis_interval.as_secs_f64(),
+                    plan.targets.name()
+                )
+            }
+        ));
+        let mut workers = Vec::new();
+        for w in 0..plan.concurrency {
+            let node = &nodes.nodes[(w as usize) % nodes.len()];
+            let connector = db.connector(workload.name(), &node.name)?;
+            workers.push(tokio::spawn(worker::run_worker(
+                w,
+                node.name.clone(),
+                connector,
+                shared.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        let steps = schedule(
+            &plan.faults,
+            plan.targets,
+            &nodes.names(),
+            plan.nemesis_interval,
+            plan.time_limit,
+            seed ^ 0x6e656d65736973,
+        );
+        let nemesis_task = tokio::spawn(faults::nemesis_loop(
+            steps,
+            nemesis.clone(),
+            recorder.clone(),
+            workload_start,
+            stop_rx.clone(),
+            log.clone(),
+        ));
+        let progress = tokio::spawn(progress_loop(
+            recorder.clone(),
+            nemesis.clone(),
+            stop_rx.clone(),
+            log.clone(),
+            plan.time_limit,
+        ));
+        if std::env::var(PANIC_HOOK).as_deref() == Ok("workload") {
+            while nemesis.active().is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic_hook("workload");
+        }
+        for w in workers {
+            if let Err(e) = w.await {
+                log.say(&format!("a worker failed: {e}"));
+            }
+        }
+        let _ = stop_tx.send(true);
+        problems.extend(nemesis_task.await.unwrap_or_default());
+        progress.abort();
+
+        // Heal, settle, wait for the datastore, final reads.
+        unhealed = faults::heal(&nemesis, &recorder, &log).await;
+        if !interrupted.load(Ordering::SeqCst) && !recorder.writing_failed() {
+            tokio::time::sleep(plan.settle).await;
+            if controlled {
+                let db2 = db.clone();
+                if let Ok(Err(e)) =
+                    tokio::task::spawn_blocking(move || db2.await_ready(READY_TIMEOUT)).await
+                {
+                    log.say(&format!("after healing: {e}"));
+                    problems.push(format!("after healing: {e}"));
+                }
+            }
+            final_reads::final_reads(
+                &shared,
+                &db,
+                workload.name(),
+                &nodes.names(),
+                plan.op_timeout,
+                &log,
+            )
+            .await;
+        }
     }
+    let workload_seconds = workload_start.elapsed().as_secs_f64();
     let closed = recorder.close();
     if let Some(e) = &closed.error {
         problems.push(format!("{e:#}"));
@@ -417,306 +407,230 @@ async fn run_once(args: &TestArgs, run_number: u32) -> Result<i32> {
         history_path.display()
     ));
 
-    // Teardown and logs.
+    // Node logs, then teardown.
     if controlled {
-        problems.extend(teardown(&etcd, &nodes, &dir, args.leave_db_running).await);
+        let (db2, remotes, logs) = (db.clone(), nodes.remotes(), dir.file(NODE_LOGS));
+        problems.extend(
+            tokio::task::spawn_blocking(move || download_logs(&*db2, &remotes, &logs))
+                .await
+                .unwrap_or_else(|e| vec![format!("downloading logs: {e}")]),
+        );
+        let t = teardown.clone();
+        problems.extend(
+            tokio::task::spawn_blocking(move || t.run())
+                .await
+                .unwrap_or_else(|e| vec![format!("teardown task: {e}")]),
+        );
     }
+    cleanup.armed = false;
 
     // Check what the file holds: it is the record, and what a rerun of `check` would see.
-    log.say("checking the history");
+    panic_hook("check");
     let check_started = Instant::now();
-    let checked = tokio::task::spawn_blocking({
-        let path = history_path.clone();
-        move || check_history(&path)
-    })
-    .await
-    .context("the checker task failed")?;
-    let (history, analysis, history_readable) = match checked {
-        Ok((history, analysis)) => (history, analysis, true),
-        Err(e) => {
-            problems.push(format!("{e:#}"));
-            let empty = faultline_checkers::history::History::from_ops(Vec::new());
-            let analysis = faultline_checkers::linear::check_by_name(
-                &empty,
-                MODEL,
-                Default::default(),
-                &Default::default(),
-                None,
-            )?;
-            (empty, analysis, false)
+    let mut checks: Vec<Verdict> = Vec::new();
+    let mut history_readable = true;
+    if let Some(why) = &not_ready {
+        problems.push(why.clone());
+    } else {
+        log.say("checking the history");
+        let limits = CheckLimits {
+            time_limit: Some(plan.check_time_limit),
+            ..Default::default()
+        };
+        let (path, w) = (history_path.clone(), workload.clone());
+        match tokio::task::spawn_blocking(move || w.check(&path, &limits))
+            .await
+            .context("the checker task failed")?
+        {
+            Ok(v) => checks = v,
+            Err(e) => {
+                problems.push(e.to_string());
+                history_readable = false;
+            }
         }
-    };
-    let mut summary = results::Summary::new(
-        &history,
-        &analysis,
-        check_started.elapsed(),
-        workload_start,
+    }
+    finish(FinishArgs {
+        args,
+        dir: &dir,
+        history: read_back(&history_path, &mut problems),
+        checks,
+        check_time: check_started.elapsed(),
+        workload_seconds,
         started,
-        was_interrupted,
+        interrupted: interrupted.load(Ordering::SeqCst),
         problems,
+        observation: workload.observation(),
+        complete: closed.complete() && history_readable,
+        unhealed,
+        not_ready,
+    })
+}
+
+/// Reads the stored history back for the summary (an unreadable one is a problem, and the
+/// summary is then of nothing).
+fn read_back(path: &std::path::Path, problems: &mut Vec<String>) -> History {
+    let options = ReadOptions {
+        format: Some(Format::Jsonl),
+        ..Default::default()
+    };
+    match read_history(path, &options) {
+        Ok(loaded) => loaded.history,
+        Err(e) => {
+            problems.push(format!("reading back {}: {e}", path.display()));
+            History::from_ops(Vec::new())
+        }
+    }
+}
+
+/// What the end of a run needs.
+struct FinishArgs<'a> {
+    args: &'a TestArgs,
+    dir: &'a RunDir,
+    history: History,
+    checks: Vec<Verdict>,
+    check_time: Duration,
+    workload_seconds: f64,
+    started: Instant,
+    interrupted: bool,
+    problems: Vec<String>,
+    observation: faultline_workloads::Observation,
+    complete: bool,
+    unhealed: Vec<String>,
+    /// Why the datastore never became ready, if it did not.
+    not_ready: Option<String>,
+}
+
+/// Settles the verdict, writes `results.json`, prints the summary, writes the pages; returns
+/// the exit code.
+fn finish(f: FinishArgs<'_>) -> Result<i32> {
+    let mut summary = summary::summarize(
+        &f.history,
+        f.check_time,
+        f.workload_seconds,
+        f.started,
+        f.interrupted,
+        f.problems,
     );
-    summary.settle_verdict(closed.complete() && history_readable, unhealed);
-    if let Err(e) = results::write_results(&dir, &summary, &analysis) {
+    summary::settle_verdict(
+        &mut summary,
+        &f.checks,
+        f.observation,
+        f.complete,
+        f.unhealed,
+    );
+    if let Some(why) = f.not_ready {
+        summary.valid = Validity::Unknown;
+        summary.unknown_because = vec![format!("the datastore never became ready: {why}")];
+    }
+    let results = ResultsRecord {
+        valid: summary.valid,
+        summary,
+        checks: f.checks,
+    };
+    if let Err(e) = f.dir.write_results(&results) {
         eprintln!("faultline test: {e:#}");
-    } else if let Err(e) = dir.link_latest(&args.store) {
+    } else if let Err(e) = f.dir.link_latest(&f.args.store) {
         eprintln!("faultline test: {e:#}");
     }
-    results::print_summary(&dir, &summary, &analysis, history);
+    summary::print(f.dir, &results);
+    drop(f.history);
     // The pages are a view of what is stored: a failure to draw them loses no result.
-    match crate::report::write_run_report(&dir.path) {
+    match crate::report::write_run_report(&f.dir.path) {
         Ok(files) => println!("report: {}", files.index.display()),
         Err(e) => eprintln!("faultline test: the report could not be written: {e:#}"),
     }
-    match crate::report::write_store_index(&args.store) {
+    match crate::report::write_store_index(&f.args.store) {
         Ok(index) => println!(
             "all runs: {} (browse with: faultline serve --store {})",
             index.display(),
-            args.store.display()
+            f.args.store.display()
         ),
         Err(e) => eprintln!("faultline test: the store index could not be written: {e:#}"),
     }
-    if !summary.unhealed.is_empty() {
+    if !results.summary.unhealed.is_empty() {
         eprintln!(
             "\nfaultline test: FAULTS LEFT ON THE CLUSTER, healing failed: {}\n\
              Heal them by hand (iptables -F FAULTLINE, kill -CONT, restart the datastore) or, \
              on the local cluster, with `faultline cluster down`.",
-            summary.unhealed.join("; ")
+            results.summary.unhealed.join("; ")
         );
         return Ok(exit::UNAVAILABLE);
     }
-    Ok(match summary.valid {
-        faultline_checkers::linear::Validity::Valid => exit::VALID,
-        faultline_checkers::linear::Validity::Invalid => exit::INVALID,
-        faultline_checkers::linear::Validity::Unknown => exit::UNKNOWN,
+    Ok(match results.valid {
+        Validity::Valid => exit::VALID,
+        Validity::Invalid => exit::INVALID,
+        Validity::Unknown => exit::UNKNOWN,
     })
 }
 
-/// Refuses a command line that cannot run, before anything is touched.
-fn validate(args: &TestArgs) -> Result<(Vec<Fault>, Mix)> {
-    let faults = parse_faults(&args.nemesis).map_err(|e| Usage(format!("{e:#}")))?;
-    let mix = parse_mix(&args.mix).map_err(|e| Usage(format!("{e:#}")))?;
-    if args.dummy_ssh && !faults.is_empty() {
-        return Err(Usage("--dummy-ssh: faultline controls no node, so it cannot inject faults; add --nemesis none".into()).into());
-    }
-    if args.dummy_ssh && args.local_cluster.is_some() {
-        return Err(Usage(
-            "--dummy-ssh and --local-cluster do not go together: the local cluster is controlled"
-                .into(),
-        )
-        .into());
-    }
-    if !(args.time_limit > 0.0 && args.time_limit.is_finite()) {
-        return Err(Usage("--time-limit must be a positive number of seconds".into()).into());
-    }
-    Ok((faults, mix))
-}
-
-/// Heals every fault, trying again while nodes may come back (sshd restarting, a node
-/// rebooting). Returns what is still not healed, naming the nodes; empty when all is healed.
-async fn heal(nemesis: &Arc<Nemesis>, recorder: &Recorder, log: &Log) -> Vec<String> {
-    const ATTEMPTS: u32 = 4;
-    let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
-        log.say(
-            if attempt == 1 {
-                "healing every fault".to_string()
-            } else {
-                format!("healing again (attempt {attempt} of {ATTEMPTS})")
-            }
-            .as_str(),
-        );
-        let n = nemesis.clone();
-        match tokio::task::spawn_blocking(move || n.heal_all()).await {
-            Ok(Ok(event)) => {
-                record_fault(recorder, OpType::Info, &event, None);
-                return Vec::new();
-            }
-            Ok(Err(e)) => last = e.to_string(),
-            Err(e) => last = format!("the healing task failed: {e}"),
-        }
-        log.say(&format!("healing failed: {last}"));
-        if attempt < ATTEMPTS {
-            tokio::time::sleep(Duration::from_secs(2 * u64::from(attempt))).await;
-        }
-    }
-    vec![last]
-}
-
-/// Downloads every node's log, then (unless `leave_running`) stops and wipes the datastore.
-/// Returns what could not be done, naming the node.
-async fn teardown(
-    etcd: &Arc<Etcd>,
-    nodes: &NodeSet,
-    dir: &RunDir,
-    leave_running: bool,
+/// Copies every node's logs to `nodes/<node>/`; returns what could not be copied.
+fn download_logs(
+    db: &dyn Db,
+    nodes: &[(String, Arc<dyn crate::control::Remote>)],
+    into: &std::path::Path,
 ) -> Vec<String> {
-    let etcd = etcd.clone();
-    let logs_dir = dir.file("nodes");
-    let names = nodes.names();
-    tokio::task::spawn_blocking(move || {
-        let mut errs = Vec::new();
-        for n in &names {
-            if let Err(e) = etcd.download_logs(n, &logs_dir.join(n)) {
-                errs.push(format!("logs of {n}: {e}"));
+    let mut problems = Vec::new();
+    for (node, remote) in nodes {
+        let dir = into.join(node);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            problems.push(format!("logs of {node}: {}: {e}", dir.display()));
+            continue;
+        }
+        for (path, name) in db.log_files(node) {
+            if let Err(e) = remote.download_file(&path, &dir.join(&name)) {
+                problems.push(format!("logs of {node}: {e}"));
             }
         }
-        if !leave_running {
-            if let Err(e) = etcd.teardown_all() {
-                errs.push(format!("teardown: {e}"));
-            }
-        }
-        errs
-    })
-    .await
-    .unwrap_or_else(|e| vec![format!("teardown task: {e}")])
+    }
+    problems
 }
 
-/// Reads the stored history back and checks every key.
-fn check_history(
-    path: &std::path::Path,
-) -> Result<(
-    faultline_checkers::history::History,
-    faultline_checkers::linear::Analysis,
-)> {
-    let options = faultline_checkers::history::ReadOptions {
-        format: Some(faultline_checkers::history::Format::Jsonl),
-        ..Default::default()
-    };
-    let loaded = faultline_checkers::history::read_history(path, &options)
-        .with_context(|| format!("reading back {}", path.display()))?;
-    let check = faultline_checkers::linear::CheckOptions {
-        all_keys: true,
-        time_limit: Some(Duration::from_secs(300)),
-        ..Default::default()
-    };
-    let analysis = faultline_checkers::linear::check_by_name(
-        &loaded.history,
-        MODEL,
-        Default::default(),
-        &check,
-        None,
-    )
-    .context("checking the recorded history")?;
-    Ok((loaded.history, analysis))
-}
-
-/// One read (linearizable or not, as configured) of every key of the last group, after
-/// healing: what the datastore finally holds. Each key is asked of the nodes in turn until one
-/// answers, so a node that is down or frozen does not cost the final reads.
-async fn final_reads(
-    shared: &Shared,
+/// `test.json`.
+fn test_record(
+    args: &TestArgs,
+    plan: &Plan,
+    workload: &dyn faultline_workloads::Workload,
+    seed: u64,
     nodes: &NodeSet,
-    etcd: &Etcd,
-    consistency: ReadConsistency,
-    timeouts: Timeouts,
-    log: &Log,
-) {
-    let keys = shared
-        .generator
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .live_key_names();
-    let read: Arc<str> = Arc::from("read");
-    // Process numbers no worker uses; a read without answer retires its process, as in workers.
-    let mut process = shared.concurrency * 1_000_000;
-    let mut clients: Vec<Option<EtcdClient>> = Vec::new();
-    for node in &nodes.nodes {
-        let client = match etcd.client_url(&node.name) {
-            Ok(url) => EtcdClient::connect(&url, consistency, timeouts).await.ok(),
-            Err(_) => None,
-        };
-        clients.push(client);
+    version: &str,
+) -> TestRecord {
+    let secrets = crate::control::secret::ssh_secrets();
+    TestRecord {
+        name: plan.name.clone(),
+        db: plan.db.name.to_string(),
+        db_version: version.to_string(),
+        db_options: args.db_options.record(plan.db.name),
+        workload: workload.name().to_string(),
+        workload_options: workload.describe(),
+        nemesis: args.nemesis.clone(),
+        nemesis_targets: plan.targets.name().to_string(),
+        nemesis_interval_s: plan.nemesis_interval.as_secs_f64(),
+        time_limit_s: plan.time_limit.as_secs_f64(),
+        concurrency: plan.concurrency,
+        rate: args.rate,
+        op_timeout_ms: args.op_timeout_ms,
+        seed,
+        nodes: nodes
+            .nodes
+            .iter()
+            .map(|n| NodeRecord {
+                name: n.name.clone(),
+                ip: n.ip.to_string(),
+            })
+            .collect(),
+        local_cluster: args.local_cluster,
+        ssh: SshRecord {
+            user: args.username.clone(),
+            port: args.ssh_port,
+            private_key: args.ssh_private_key.clone(),
+            strict_host_key_checking: !args.no_strict_host_key_checking,
+            // Whether secrets were given, never what they are.
+            password_given: secrets.password.is_some(),
+            key_passphrase_given: secrets.key_passphrase.is_some(),
+        },
+        faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+        other: Default::default(),
     }
-    let mut answered = 0;
-    for key in &keys {
-        let k = Value::Str(key.as_str().into());
-        for (node, client) in nodes.nodes.iter().zip(&clients) {
-            let Some(client) = client else { continue };
-            shared.recorder.record(Event {
-                process: Process::Client(process),
-                kind: OpType::Invoke,
-                f: &read,
-                key: Some(&k),
-                value: Value::Nil,
-                node: Some(&node.name),
-                error: None,
-            });
-            let result = tokio::time::timeout(timeouts.request, client.read(key)).await;
-            let (kind, value, error) = match result {
-                Ok(Ok(v)) => (OpType::Ok, v.map(Value::Int).unwrap_or(Value::Nil), None),
-                Ok(Err(e)) => (OpType::Info, Value::Nil, Some(e.to_string())),
-                Err(_) => (
-                    OpType::Info,
-                    Value::Nil,
-                    Some(format!("no answer within {:?}", timeouts.request)),
-                ),
-            };
-            shared.recorder.record(Event {
-                process: Process::Client(process),
-                kind,
-                f: &read,
-                key: Some(&k),
-                value,
-                node: Some(&node.name),
-                error,
-            });
-            if kind == OpType::Ok {
-                answered += 1;
-                break;
-            }
-            process += 1;
-        }
-    }
-    log.say(&format!(
-        "final reads: {answered} of {} keys answered",
-        keys.len()
-    ));
-}
-
-/// Follows the schedule; returns the errors it met (the run goes on: a fault that failed to
-/// start is recorded as such, and healing at the end covers whatever half-happened).
-async fn nemesis_loop(
-    steps: Vec<crate::nemesis::schedule::Step>,
-    nemesis: Arc<Nemesis>,
-    recorder: Arc<Recorder>,
-    start: Instant,
-    mut stop: watch::Receiver<bool>,
-    log: Arc<Log>,
-) -> Vec<String> {
-    let mut errors = Vec::new();
-    for step in steps {
-        let at = start + step.at;
-        tokio::select! {
-            _ = tokio::time::sleep_until(at.into()) => {}
-            _ = stop.changed() => return errors,
-        }
-        if *stop.borrow() {
-            return errors;
-        }
-        let n = nemesis.clone();
-        let target = step.target.clone();
-        let phase = step.phase;
-        let result = tokio::task::spawn_blocking(move || match phase {
-            Phase::Start => n.start(&target),
-            Phase::Stop => n.stop(&target),
-        })
-        .await;
-        match result {
-            Ok(Ok(event)) => {
-                log.say(&format!("nemesis: {} {}", event.f, event.value));
-                record_fault(&recorder, OpType::Info, &event, None);
-            }
-            Ok(Err(e)) => {
-                // It may have half-happened: the history says it was tried, and how it failed.
-                let event = FaultEvent::of_step(&step.target, step.phase);
-                log.say(&format!("nemesis: {} {} failed: {e}", event.f, event.value));
-                record_fault(&recorder, OpType::Info, &event, Some(e.to_string()));
-                errors.push(format!("nemesis {}: {e}", event.f));
-            }
-            Err(e) => errors.push(format!("nemesis task: {e}")),
-        }
-    }
-    errors
 }
 
 async fn progress_loop(
@@ -764,83 +678,14 @@ async fn progress_loop(
     }
 }
 
-/// Ctrl-C or SIGTERM: stop the workload (the run then heals, writes and checks what it has).
-/// A second signal: heal right now and exit.
-fn spawn_signal_handler(
-    stop: watch::Sender<bool>,
-    nemesis: Arc<Nemesis>,
-    interrupted: Arc<std::sync::atomic::AtomicBool>,
-    log: Arc<Log>,
-) {
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
-        for round in 0..2 {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            if round == 0 {
-                log.say("interrupted: stopping the workload, then healing and checking what was recorded");
-                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-                let _ = stop.send(true);
-            } else {
-                log.say("interrupted again: healing now and exiting");
-                let n = nemesis.clone();
-                let healed = tokio::task::spawn_blocking(move || n.heal_all()).await;
-                if !matches!(healed, Ok(Ok(_))) {
-                    eprintln!("faultline: healing failed: {healed:?}");
-                }
-                // The history writer flushes whenever it catches up: give it a moment, so the
-                // file ends on a whole line.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                std::process::exit(130);
-            }
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn concurrency_accepts_numbers_and_per_node_counts() {
-        assert_eq!(parse_concurrency("10", 5).unwrap(), 10);
-        assert_eq!(parse_concurrency("3n", 5).unwrap(), 15);
-        assert_eq!(parse_concurrency("n", 3).unwrap(), 3);
-        assert!(parse_concurrency("0", 5).is_err());
-        assert!(parse_concurrency("x", 5).is_err());
-    }
-
-    #[test]
-    fn mix_takes_three_weights() {
-        assert_eq!(
-            parse_mix("1,2,0").unwrap(),
-            Mix {
-                read: 1,
-                write: 2,
-                cas: 0
-            }
-        );
-        assert!(parse_mix("0,0,0").is_err());
-        assert!(parse_mix("1,2").is_err());
-    }
 
     #[test]
     fn the_worst_exit_code_wins() {
         assert_eq!(worse(exit::VALID, exit::UNKNOWN), exit::UNKNOWN);
         assert_eq!(worse(exit::INVALID, exit::UNKNOWN), exit::INVALID);
         assert_eq!(worse(exit::INVALID, exit::UNAVAILABLE), exit::UNAVAILABLE);
-    }
-
-    #[test]
-    fn unknown_faults_are_refused() {
-        assert!(parse_faults(&["partition-random-halves".into(), "kill".into()]).is_ok());
-        assert!(parse_faults(&["none".into()]).unwrap().is_empty());
-        assert!(parse_faults(&["earthquake".into()]).is_err());
     }
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 
 use crate::cli::TestArgs;
 use crate::cluster::Cluster;
@@ -31,7 +31,7 @@ pub struct NodeSet {
 
 impl NodeSet {
     /// Brings up the local cluster (`--local-cluster N`) or resolves `--nodes`/`--nodes-file`.
-    pub fn resolve(args: &TestArgs) -> Result<NodeSet> {
+    pub fn resolve(args: &TestArgs, named: &[String]) -> Result<NodeSet> {
         if let Some(n) = args.local_cluster {
             let info = Cluster::up(&args.cluster, n)
                 .map_err(|e| Unavailable(format!("local cluster {}: {e}", args.cluster)))?;
@@ -51,22 +51,7 @@ impl NodeSet {
                 .collect();
             return Ok(NodeSet { nodes });
         }
-        let mut names: Vec<String> = args
-            .nodes
-            .iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if let Some(file) = &args.nodes_file {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("--nodes-file {}", file.display()))?;
-            names.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(String::from),
-            );
-        }
+        let names = named.to_vec();
         if names.is_empty() {
             return Err(anyhow!(
                 "no nodes: give --local-cluster N, --nodes or --nodes-file"
@@ -157,21 +142,23 @@ impl NodeSet {
         }
     }
 
-    /// The datastore's version as the first node reports it, for test.json.
-    pub async fn versions(&self) -> String {
-        let Some(n) = self.nodes.first() else {
-            return String::new();
-        };
-        let remote = n.remote.clone();
-        tokio::task::spawn_blocking(move || {
-            remote
-                .run(
-                    &Cmd::shell("etcd --version 2>&1 | head -n 1"),
-                    Some(std::time::Duration::from_secs(10)),
-                )
-                .unwrap_or_default()
-        })
-        .await
-        .unwrap_or_default()
+    /// Each node's name and remote.
+    pub fn remotes(&self) -> Vec<(String, Arc<dyn Remote>)> {
+        self.nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.remote.clone()))
+            .collect()
+    }
+
+    /// The nodes as a datastore sees them.
+    pub fn db_nodes(&self) -> Vec<crate::db::DbNode> {
+        self.nodes
+            .iter()
+            .map(|n| crate::db::DbNode {
+                name: n.name.clone(),
+                ip: n.ip.to_string(),
+                remote: n.remote.clone(),
+            })
+            .collect()
     }
 }

@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use faultline_workloads::register::{Mix, RegisterClient, RegisterGenerator};
-use faultline_workloads::ClientError;
+use faultline_workloads::generator::Mix;
+use faultline_workloads::register::{self, RegisterClient, RegisterGenerator, OPERATIONS};
+use faultline_workloads::{BoxFuture, Client, ClientError};
 use tokio::sync::watch;
 
 use super::recorder::Recorder;
-use super::worker::{run_worker, Connect, Shared};
+use super::worker::{run_worker, Shared};
+use crate::db::Connect;
 
 /// A client that does nothing and succeeds: reads return nothing, writes and cas succeed.
 #[derive(Clone, Copy)]
@@ -29,9 +31,9 @@ impl RegisterClient for NoopClient {
     }
 }
 
-impl Connect<NoopClient> for NoopClient {
-    async fn connect(&self) -> Result<NoopClient, ClientError> {
-        Ok(NoopClient)
+impl Connect for NoopClient {
+    fn connect(&self) -> BoxFuture<'_, Result<Box<dyn Client>, ClientError>> {
+        Box::pin(async { Ok(register::client(NoopClient)) })
     }
 }
 
@@ -53,7 +55,12 @@ pub fn measure(concurrency: u64, seconds: f64) -> Result<Overhead> {
         let started = Instant::now();
         let recorder = Recorder::create(&path, started, |_| {})?;
         let shared = Arc::new(Shared {
-            generator: Mutex::new(RegisterGenerator::new(1, Mix::default(), 1000, 8)),
+            generator: Mutex::new(Box::new(RegisterGenerator::new(
+                1,
+                Mix::new(OPERATIONS, &[1, 1, 1]).map_err(anyhow::Error::msg)?,
+                1000,
+                8,
+            ))),
             recorder: recorder.clone(),
             concurrency,
             interval: Duration::ZERO,
@@ -66,7 +73,7 @@ pub fn measure(concurrency: u64, seconds: f64) -> Result<Overhead> {
                 tokio::spawn(run_worker(
                     w,
                     "local".into(),
-                    NoopClient,
+                    Box::new(NoopClient),
                     shared.clone(),
                     stop_rx.clone(),
                 ))

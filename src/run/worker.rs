@@ -1,24 +1,25 @@
-//! Client workers: each takes operations from the shared generator, at the requested rate,
+//! Client workers: each takes operations from the shared generator, at the requested pace,
 //! performs them through its own client bound to one node, and records invoke and completion.
+//! The worker knows no workload and no datastore: a [`Generator`] says what to do, a
+//! [`Client`] that the datastore built does it.
 //!
 //! A worker whose operation ended in `info` retires its process (the operation may still take
 //! effect, so that process must never invoke again) and continues as `process + concurrency`,
 //! as Jepsen does.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use faultline_checkers::history::{OpType, Process, Value};
-use faultline_workloads::register::{invoke, RegisterClient, RegisterGenerator};
-use faultline_workloads::{ClientError, Completion, Invocation};
+use faultline_workloads::{Client, Completion, Generator, Invocation};
 use tokio::sync::watch;
 
 use super::recorder::{Event, Recorder};
+use crate::db::Connect;
 
 /// What all workers share.
 pub struct Shared {
-    pub generator: Mutex<RegisterGenerator>,
+    pub generator: Mutex<Box<dyn Generator>>,
     pub recorder: Arc<Recorder>,
     pub concurrency: u64,
     /// Time between two invocations of one worker; zero = as fast as possible.
@@ -28,24 +29,17 @@ pub struct Shared {
     pub op_timeout: Duration,
 }
 
-/// Connects a client to a node; called again after a failed connection.
-pub trait Connect<C>: Send + Sync {
-    fn connect(&self) -> impl Future<Output = Result<C, ClientError>> + Send;
-}
-
-/// Runs one worker until the deadline or until `stop` says so.
-pub async fn run_worker<C, K>(
+/// Runs one worker until the deadline, until the generator has nothing more, or until `stop`
+/// says so.
+pub async fn run_worker(
     id: u64,
     node: String,
-    connector: K,
+    connector: Box<dyn Connect>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
-) where
-    C: RegisterClient,
-    K: Connect<C>,
-{
+) {
     let mut process = id;
-    let mut client: Option<C> = None;
+    let mut client: Option<Box<dyn Client>> = None;
     // Spread the workers' first operations over one interval so they do not move in lockstep.
     let offset = shared.interval.mul_f64((id as f64 * 0.618_034) % 1.0);
     let mut next = Instant::now() + offset;
@@ -63,7 +57,10 @@ pub async fn run_worker<C, K>(
         next = next.max(Instant::now() - shared.interval) + shared.interval;
         let invocation = {
             let mut g = shared.generator.lock().unwrap_or_else(|p| p.into_inner());
-            g.next_invocation()
+            g.next()
+        };
+        let Some(invocation) = invocation else {
+            return;
         };
         record(
             &shared,
@@ -79,12 +76,13 @@ pub async fn run_worker<C, K>(
                 Ok(Ok(c)) => client = Some(c),
                 Ok(Err(e)) => {
                     // Nothing reached the store: the operation certainly did not happen.
+                    let v = invocation.value.clone();
                     record(
                         &shared,
                         process,
                         OpType::Fail,
                         &invocation,
-                        invocation.value.clone(),
+                        v,
                         &node,
                         Some(e.to_string()),
                     );
@@ -92,12 +90,13 @@ pub async fn run_worker<C, K>(
                 }
                 Err(_) => {
                     let why = format!("no connection to {node} within {:?}", shared.op_timeout);
+                    let v = invocation.value.clone();
                     record(
                         &shared,
                         process,
                         OpType::Fail,
                         &invocation,
-                        invocation.value.clone(),
+                        v,
                         &node,
                         Some(why),
                     );
@@ -106,41 +105,63 @@ pub async fn run_worker<C, K>(
             }
         }
         let Some(c) = client.as_ref() else { continue };
-        let completion = match tokio::time::timeout(shared.op_timeout, invoke(c, &invocation)).await
+        let completion = match tokio::time::timeout(shared.op_timeout, c.invoke(&invocation)).await
         {
             Ok(done) => done,
             Err(_) => Completion::Info(format!("no answer within {:?}", shared.op_timeout)),
         };
-        match completion {
-            Completion::Ok(v) => record(&shared, process, OpType::Ok, &invocation, v, &node, None),
-            Completion::Fail(why) => record(
-                &shared,
-                process,
-                OpType::Fail,
-                &invocation,
-                invocation.value.clone(),
-                &node,
-                Some(why),
-            ),
-            Completion::Info(why) => {
-                record(
-                    &shared,
-                    process,
-                    OpType::Info,
-                    &invocation,
-                    invocation.value.clone(),
-                    &node,
-                    Some(why),
-                );
-                process += shared.concurrency;
-                // The connection may be what failed: start afresh.
-                client = None;
-            }
+        let retire = complete(&shared, process, &invocation, completion, &node);
+        if retire {
+            process += shared.concurrency;
+            // The connection may be what failed: start afresh.
+            client = None;
         }
     }
 }
 
-fn record(
+/// Records how `invocation` ended; returns whether the process must retire (`info`).
+pub fn complete(
+    shared: &Shared,
+    process: u64,
+    invocation: &Invocation,
+    completion: Completion,
+    node: &str,
+) -> bool {
+    let argument = || invocation.value.clone();
+    match completion {
+        Completion::Ok(v) => {
+            record(shared, process, OpType::Ok, invocation, v, node, None);
+            false
+        }
+        Completion::Fail(why) => {
+            record(
+                shared,
+                process,
+                OpType::Fail,
+                invocation,
+                argument(),
+                node,
+                Some(why),
+            );
+            false
+        }
+        Completion::Info(why) => {
+            record(
+                shared,
+                process,
+                OpType::Info,
+                invocation,
+                argument(),
+                node,
+                Some(why),
+            );
+            true
+        }
+    }
+}
+
+/// Records one event of `process`.
+pub fn record(
     shared: &Shared,
     process: u64,
     kind: OpType,

@@ -7,19 +7,21 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Result};
+use faultline_checkers::Validity;
 use serde_json::{json, Value};
 
 use crate::cli::CompareArgs;
 use crate::exit;
+use crate::store::{RunDir, RESULTS};
 
 /// The numbers of one run that a comparison looks at.
 #[derive(Debug, Clone)]
 pub struct RunFacts {
     pub dir: PathBuf,
-    /// `true`, `false` or `"unknown"`, as stored.
-    pub valid: Value,
-    pub invalid_keys: Vec<String>,
+    pub valid: Validity,
+    /// Every anomaly, as `checker: kind key`.
+    pub anomalies: Vec<String>,
     pub ok_per_second: Option<f64>,
     pub p99_ms: Option<f64>,
     pub ops: Option<u64>,
@@ -31,59 +33,39 @@ pub struct RunFacts {
 impl RunFacts {
     /// Reads a run from its directory (a `latest` link works), or from its `results.json`.
     pub fn load(path: &Path) -> Result<RunFacts> {
-        let file = if path.is_dir() {
-            path.join("results.json")
-        } else {
+        let dir = if path.is_dir() {
             path.to_owned()
+        } else {
+            path.parent().map(Path::to_owned).unwrap_or_default()
         };
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let results: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", file.display()))?;
-        let s = results.get("summary").cloned().unwrap_or(Value::Null);
-        let valid = results
-            .get("valid")
-            .or_else(|| s.get("valid"))
-            .cloned()
-            .with_context(|| format!("{} has no `valid`", file.display()))?;
-        let count = |k: &str| s.get(k).and_then(Value::as_u64);
+        let records = RunDir::open(&dir).records();
+        if let Some(e) = records.errors.first() {
+            return Err(anyhow!("{e}"));
+        }
+        let r = records
+            .results
+            .ok_or_else(|| anyhow!("cannot read {}: no such file", dir.join(RESULTS).display()))?;
+        let s = &r.summary;
         Ok(RunFacts {
-            dir: file.parent().map(Path::to_owned).unwrap_or_default(),
-            valid,
-            invalid_keys: s
-                .get("invalid_keys")
-                .and_then(Value::as_array)
-                .map(|ks| {
-                    ks.iter()
-                        .map(|k| k.as_str().map_or_else(|| k.to_string(), str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            ok_per_second: s.get("ok_per_second").and_then(Value::as_f64),
-            p99_ms: s.pointer("/latency_ms/p99").and_then(Value::as_f64),
-            ops: count("ops"),
-            ok: count("ok"),
-            fail: count("fail"),
-            info: count("info"),
+            dir,
+            valid: r.valid,
+            anomalies: r.anomaly_ids(),
+            ok_per_second: Some(s.ok_per_second),
+            p99_ms: Some(s.latency_ms.p99),
+            ops: Some(s.ops),
+            ok: Some(s.ok),
+            fail: Some(s.fail),
+            info: Some(s.info),
         })
     }
 }
 
 /// Valid beats unknown beats invalid.
-fn rank(valid: &Value) -> u8 {
+fn rank(valid: Validity) -> u8 {
     match valid {
-        Value::Bool(true) => 0,
-        Value::Bool(false) => 2,
-        _ => 1,
-    }
-}
-
-fn verdict_name(valid: &Value) -> String {
-    match valid {
-        Value::Bool(true) => "valid".to_owned(),
-        Value::Bool(false) => "invalid".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Validity::Valid => 0,
+        Validity::Unknown => 1,
+        Validity::Invalid => 2,
     }
 }
 
@@ -100,35 +82,35 @@ fn relative(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 pub struct Comparison {
     pub a: RunFacts,
     pub b: RunFacts,
-    pub keys_added: Vec<String>,
-    pub keys_removed: Vec<String>,
+    pub anomalies_added: Vec<String>,
+    pub anomalies_removed: Vec<String>,
 }
 
 impl Comparison {
     pub fn new(a: RunFacts, b: RunFacts) -> Comparison {
-        let keys_added = b
-            .invalid_keys
+        let anomalies_added = b
+            .anomalies
             .iter()
-            .filter(|k| !a.invalid_keys.contains(k))
+            .filter(|k| !a.anomalies.contains(k))
             .cloned()
             .collect();
-        let keys_removed = a
-            .invalid_keys
+        let anomalies_removed = a
+            .anomalies
             .iter()
-            .filter(|k| !b.invalid_keys.contains(k))
+            .filter(|k| !b.anomalies.contains(k))
             .cloned()
             .collect();
         Comparison {
             a,
             b,
-            keys_added,
-            keys_removed,
+            anomalies_added,
+            anomalies_removed,
         }
     }
 
     /// `worse`, `better` or `same`.
     pub fn verdict_change(&self) -> &'static str {
-        match rank(&self.b.valid).cmp(&rank(&self.a.valid)) {
+        match rank(self.b.valid).cmp(&rank(self.a.valid)) {
             std::cmp::Ordering::Greater => "worse",
             std::cmp::Ordering::Less => "better",
             std::cmp::Ordering::Equal => "same",
@@ -143,7 +125,7 @@ impl Comparison {
             "a": self.a.dir,
             "b": self.b.dir,
             "verdict": {"a": self.a.valid, "b": self.b.valid, "change": self.verdict_change()},
-            "invalid_keys": {"added": self.keys_added, "removed": self.keys_removed},
+            "anomalies": {"added": self.anomalies_added, "removed": self.anomalies_removed},
             "ok_per_second": pair(self.a.ok_per_second, self.b.ok_per_second),
             "latency_p99_ms": pair(self.a.p99_ms, self.b.p99_ms),
             "ops": counts(self.a.ops, self.b.ops),
@@ -156,24 +138,21 @@ impl Comparison {
     pub fn to_text(&self) -> String {
         let (a, b) = (&self.a, &self.b);
         let mut out = format!("A: {}\nB: {}\n", a.dir.display(), b.dir.display());
-        let va = verdict_name(&a.valid);
-        let vb = verdict_name(&b.valid);
+        let va = a.valid.word();
+        let vb = b.valid.word();
         out += &match self.verdict_change() {
             "same" => format!("verdict: {va} (unchanged)\n"),
             change => format!("verdict: {va} -> {vb} ({change})\n"),
         };
-        if self.keys_added.is_empty() && self.keys_removed.is_empty() {
-            out += &format!(
-                "anomalies: unchanged ({} invalid keys)\n",
-                b.invalid_keys.len()
-            );
+        if self.anomalies_added.is_empty() && self.anomalies_removed.is_empty() {
+            out += &format!("anomalies: unchanged ({})\n", b.anomalies.len());
         } else {
             out += &format!(
-                "anomalies: {} invalid keys added [{}], {} removed [{}]\n",
-                self.keys_added.len(),
-                self.keys_added.join(", "),
-                self.keys_removed.len(),
-                self.keys_removed.join(", ")
+                "anomalies: {} added [{}], {} removed [{}]\n",
+                self.anomalies_added.len(),
+                self.anomalies_added.join(", "),
+                self.anomalies_removed.len(),
+                self.anomalies_removed.join(", ")
             );
         }
         out += &format!(

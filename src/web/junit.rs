@@ -1,104 +1,75 @@
 //! JUnit XML for nightly jobs: one `<testsuite>`, one `<testcase>` per run and checker.
 //!
-//! A CI server already knows how to show JUnit: an invalid run becomes a `<failure>` naming its
-//! invalid keys, an unknown one an `<error>` (the checker could not decide, which a nightly job
-//! must not pass over in silence). This file depends on nothing of the binary but `results.json`,
-//! so tests include it directly.
+//! A CI server already knows how to show JUnit: an invalid check becomes a `<failure>` naming
+//! its anomalies, an unknown one an `<error>` (the checker could not decide, which a nightly job
+//! must not pass over in silence). It reads the runs' typed records, so any checker's verdict
+//! shows without this file knowing the checker.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use serde_json::Value;
+use anyhow::{anyhow, Context, Result};
+use faultline_checkers::Validity;
 
-/// What JUnit needs to know of one stored run, read from its `results.json`.
+use crate::store::{self, RunDir};
+
+/// What JUnit needs to know of one stored run.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     /// The test's name (`etcd-register`): the testcases' classname.
     pub test: String,
     pub run_dir: PathBuf,
-    /// The run's verdict as stored: `true`, `false` or `"unknown"`.
-    pub valid: Value,
+    /// The run's verdict.
+    pub valid: Validity,
     /// Wall-clock seconds of the run.
     pub seconds: f64,
-    pub invalid_keys: Vec<String>,
-    /// Why the verdict is unknown (or what else went wrong), when the run says.
+    /// Why the verdict is unknown, or what else went wrong, when the run says.
     pub cause: Option<String>,
-    /// Each checker's own verdict (`linearizability`, ...); empty means the run's verdict alone.
-    pub checkers: Vec<(String, Value)>,
+    /// Each checker: (name, verdict, its anomalies as `kind key`); empty means the run's
+    /// verdict alone.
+    pub checkers: Vec<(String, Validity, Vec<String>)>,
 }
 
 impl RunSummary {
-    /// Reads `<run_dir>/results.json` (and the test's name from `test.json`, else from the
-    /// directory above the run).
+    /// Reads a run's records (the test's name from `test.json`, else from the directory above).
     pub fn load(run_dir: &Path) -> Result<RunSummary> {
-        let path = run_dir.join("results.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let results: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", path.display()))?;
-        let summary = results.get("summary").unwrap_or(&Value::Null);
-        let test = std::fs::read_to_string(run_dir.join("test.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .and_then(|t| t.get("name").and_then(Value::as_str).map(str::to_owned))
-            .or_else(|| {
-                let dir = std::fs::canonicalize(run_dir).unwrap_or_else(|_| run_dir.to_owned());
-                dir.parent()?
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| "faultline".to_owned());
-        let valid = results
-            .get("valid")
-            .or_else(|| summary.get("valid"))
-            .cloned()
-            .with_context(|| format!("{} has no `valid`", path.display()))?;
-        let seconds = ["run_seconds", "workload_seconds"]
-            .iter()
-            .find_map(|k| summary.get(*k).and_then(Value::as_f64))
-            .unwrap_or(0.0);
-        let invalid_keys = summary
-            .get("invalid_keys")
-            .and_then(Value::as_array)
-            .map(|keys| keys.iter().map(key_text).collect())
-            .unwrap_or_default();
-        let cause = [results.get("cause"), summary.get("cause")]
-            .into_iter()
-            .flatten()
-            .find_map(|c| c.as_str().map(str::to_owned))
-            .or_else(|| {
-                let problems: Vec<String> = summary
-                    .get("problems")?
-                    .as_array()?
-                    .iter()
-                    .map(key_text)
-                    .collect();
-                (!problems.is_empty()).then(|| problems.join("; "))
-            });
-        let checkers = match &results {
-            Value::Object(map) => map
-                .iter()
-                .filter(|(name, _)| *name != "summary")
-                .filter_map(|(name, v)| Some((name.clone(), v.as_object()?.get("valid")?.clone())))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let records = RunDir::open(run_dir).records();
+        if let Some(e) = records.errors.first() {
+            return Err(anyhow!("{e}"));
+        }
+        let results = records.results.as_ref().ok_or_else(|| {
+            anyhow!(
+                "{} has no {}: the run ended before its check",
+                run_dir.display(),
+                store::RESULTS
+            )
+        })?;
+        let s = &results.summary;
+        let mut causes = results.unknown_because();
+        causes.extend(s.problems.iter().cloned());
         Ok(RunSummary {
-            test,
+            test: records.name(run_dir),
             run_dir: run_dir.to_owned(),
-            valid,
-            seconds,
-            invalid_keys,
-            cause,
-            checkers,
+            valid: results.valid,
+            seconds: s.run_seconds.max(s.workload_seconds),
+            cause: (!causes.is_empty()).then(|| causes.join("; ")),
+            checkers: results
+                .checks
+                .iter()
+                .map(|c| {
+                    let anomalies = c
+                        .anomalies
+                        .iter()
+                        .map(|a| match &a.key {
+                            Some(k) => format!("{} {}", a.kind, k.trim_matches('"')),
+                            None => a.kind.clone(),
+                        })
+                        .collect();
+                    (c.checker.clone(), c.valid, anomalies)
+                })
+                .collect(),
         })
     }
-}
-
-/// A key or problem as text: strings bare, anything else as JSON.
-fn key_text(v: &Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
 }
 
 /// How JUnit sees a verdict.
@@ -108,11 +79,11 @@ enum Outcome {
     Error,
 }
 
-fn outcome(valid: &Value) -> Outcome {
+fn outcome(valid: Validity) -> Outcome {
     match valid {
-        Value::Bool(true) => Outcome::Pass,
-        Value::Bool(false) => Outcome::Failure,
-        _ => Outcome::Error,
+        Validity::Valid => Outcome::Pass,
+        Validity::Invalid => Outcome::Failure,
+        Validity::Unknown => Outcome::Error,
     }
 }
 
@@ -123,11 +94,11 @@ pub fn junit_xml(runs: &[RunSummary]) -> String {
     for run in runs {
         time += run.seconds;
         let checkers = if run.checkers.is_empty() {
-            vec![("verdict".to_owned(), run.valid.clone())]
+            vec![("verdict".to_owned(), run.valid, Vec::new())]
         } else {
             run.checkers.clone()
         };
-        for (checker, valid) in &checkers {
+        for (checker, valid, anomalies) in &checkers {
             tests += 1;
             let _ = writeln!(
                 cases,
@@ -136,14 +107,14 @@ pub fn junit_xml(runs: &[RunSummary]) -> String {
                 escape(&run.test),
                 run.seconds
             );
-            match outcome(valid) {
+            match outcome(*valid) {
                 Outcome::Pass => {}
                 Outcome::Failure => {
                     failures += 1;
-                    let message = if run.invalid_keys.is_empty() {
+                    let message = if anomalies.is_empty() {
                         "invalid".to_owned()
                     } else {
-                        format!("invalid keys: {}", run.invalid_keys.join(", "))
+                        format!("anomalies: {}", anomalies.join(", "))
                     };
                     let _ = writeln!(
                         cases,
@@ -156,7 +127,7 @@ pub fn junit_xml(runs: &[RunSummary]) -> String {
                     errors += 1;
                     let message = match &run.cause {
                         Some(cause) => format!("unknown: {cause}"),
-                        None => format!("unknown verdict: {valid}"),
+                        None => "unknown verdict".to_owned(),
                     };
                     let _ = writeln!(
                         cases,
@@ -192,21 +163,15 @@ pub fn write_junit(path: &Path, runs: &[RunSummary]) -> Result<()> {
 
 /// The runs in `store` whose timestamp directory is `since` (a `store::timestamp`) or later,
 /// oldest first: the runs one `faultline test` invocation made.
-pub fn runs_since(store: &Path, since: &str) -> Result<Vec<RunSummary>> {
-    let mut dirs = Vec::new();
-    let tests = std::fs::read_dir(store)
-        .with_context(|| format!("cannot list the store {}", store.display()))?;
-    for test in tests.flatten() {
-        if !test.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        for run in std::fs::read_dir(test.path())?.flatten() {
-            let name = run.file_name().to_string_lossy().into_owned();
-            if run.file_type().is_ok_and(|t| t.is_dir()) && name.as_str() >= since {
-                dirs.push((name, run.path()));
-            }
-        }
-    }
+pub fn runs_since(store_dir: &Path, since: &str) -> Result<Vec<RunSummary>> {
+    let mut dirs: Vec<(String, PathBuf)> = store::run_dirs(store_dir)
+        .map_err(|e| anyhow!("cannot list the store {}: {e}", store_dir.display()))?
+        .into_iter()
+        .filter_map(|r| {
+            let name = r.path.file_name()?.to_string_lossy().into_owned();
+            (name.as_str() >= since).then_some((name, r.path))
+        })
+        .collect();
     dirs.sort();
     dirs.iter().map(|(_, dir)| RunSummary::load(dir)).collect()
 }
@@ -218,7 +183,7 @@ pub fn write_for_test(path: &Path, store: &Path, started: &str, code: i32) -> i3
         Ok(()) => code,
         Err(e) => {
             eprintln!("faultline test: --junit: {e:#}");
-            70 // exit::INTERNAL; this file stands alone so that tests can include it.
+            crate::exit::INTERNAL
         }
     }
 }

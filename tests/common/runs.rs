@@ -2,8 +2,6 @@
 //! local cluster, finding the run it stored, and looking at the nodes from outside (through
 //! the namespaces, not over SSH) for faults left behind.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -54,15 +52,13 @@ pub fn text(o: &Output) -> String {
 
 /// Every run directory under the store, oldest first.
 pub fn runs(store: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(store.join("etcd-register"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.is_dir() && !p.is_symlink())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
+    // Sorted by time stamp, whatever the test's name (`<db>-<workload>`).
+    let mut dirs: Vec<PathBuf> = faultline::store::run_dirs(store)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    dirs.sort_by_key(|p| p.file_name().map(|n| n.to_owned()));
     dirs
 }
 

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
-use crate::cluster::{Cluster, ClusterInfo};
+use faultline::cluster::{Cluster, ClusterInfo};
 
 pub struct TestCluster {
     pub info: ClusterInfo,

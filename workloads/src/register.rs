@@ -3,14 +3,35 @@
 //! Each key takes `ops_per_key` operations, then is retired and the next key starts, so every
 //! key's history stays small enough to check quickly (Jepsen's independent workloads do the
 //! same). Written values are unique per key, which makes stale reads easy to see. Checked with
-//! the cas-register model, one key per part, in parallel.
+//! the cas-register model, one key per part, in parallel, as the file is read.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 
-use faultline_checkers::history::Value;
+use faultline_checkers::history::{Format, ReadOptions, Value};
+use faultline_checkers::linear::{self, CheckOptions};
+use faultline_checkers::Verdict;
 
+use crate::generator::{KeyRotation, Mix, Rng};
+use crate::workload::{
+    BoxFuture, CheckFailure, CheckLimits, Client, FinalNodes, FinalReads, Generator, Observation,
+    Workload, WorkloadOptions, WorkloadSpec,
+};
 use crate::{ClientError, Completion, Invocation};
+
+/// The register workload in the registry.
+pub const SPEC: WorkloadSpec = WorkloadSpec {
+    name: "register",
+    about: "read / write / cas over independent keys, checked as a cas-register per key",
+    build: |options| Ok(Box::new(RegisterWorkload::new(options)?)),
+};
+
+/// The model the history is checked against.
+pub const MODEL: &str = "cas-register";
+
+/// The operations, in `--mix` order.
+pub const OPERATIONS: &[&str] = &["read", "write", "cas"];
 
 /// What the register workload needs from a datastore's client.
 pub trait RegisterClient: Send + Sync {
@@ -26,57 +47,107 @@ pub trait RegisterClient: Send + Sync {
     ) -> impl Future<Output = Result<bool, ClientError>> + Send;
 }
 
-/// The mix of operations, in relative weights.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Mix {
-    pub read: u32,
-    pub write: u32,
-    pub cas: u32,
+/// A datastore's register client as the run's [`Client`].
+pub fn client<C: RegisterClient + 'static>(c: C) -> Box<dyn Client> {
+    Box::new(Registers(c))
 }
 
-impl Default for Mix {
-    /// Jepsen's etcd test mix: equal parts.
-    fn default() -> Self {
-        Mix {
-            read: 1,
-            write: 1,
-            cas: 1,
+struct Registers<C>(C);
+
+impl<C: RegisterClient> Client for Registers<C> {
+    fn invoke<'a>(&'a self, op: &'a Invocation) -> BoxFuture<'a, Completion> {
+        Box::pin(invoke(&self.0, op))
+    }
+}
+
+/// The register workload with its options.
+#[derive(Debug, Clone)]
+pub struct RegisterWorkload {
+    mix: Mix,
+    seed: u64,
+    ops_per_key: u64,
+    live_keys: u64,
+}
+
+impl RegisterWorkload {
+    pub fn new(options: &WorkloadOptions) -> Result<RegisterWorkload, String> {
+        let mix = match &options.mix {
+            Some(text) => Mix::parse(OPERATIONS, text)?,
+            // Jepsen's etcd test mix: equal parts.
+            None => Mix::new(OPERATIONS, &[1, 1, 1])?,
+        };
+        if options.ops_per_key == 0 {
+            return Err("--ops-per-key must be at least 1".into());
+        }
+        Ok(RegisterWorkload {
+            mix,
+            seed: options.seed,
+            ops_per_key: options.ops_per_key,
+            // Workers spread over the live keys: about two per key, so that each sees overlap.
+            live_keys: (options.concurrency / 2).clamp(1, 8),
+        })
+    }
+}
+
+impl Workload for RegisterWorkload {
+    fn name(&self) -> &'static str {
+        SPEC.name
+    }
+
+    fn generator(&self) -> Box<dyn Generator> {
+        Box::new(RegisterGenerator::new(
+            self.seed,
+            self.mix.clone(),
+            self.ops_per_key,
+            self.live_keys,
+        ))
+    }
+
+    fn observation(&self) -> Observation {
+        Observation {
+            observe: &["read"],
+            change: &["write", "cas"],
         }
     }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": MODEL,
+            "mix": self.mix.text(),
+            "ops_per_key": self.ops_per_key,
+            "live_keys": self.live_keys,
+        })
+    }
+
+    fn check(&self, history: &Path, limits: &CheckLimits) -> Result<Vec<Verdict>, CheckFailure> {
+        let read = ReadOptions {
+            format: Some(Format::Jsonl),
+            ..Default::default()
+        };
+        let options = CheckOptions {
+            all_keys: true,
+            time_limit: limits.time_limit,
+            memory_limit: limits.memory_limit,
+            ..Default::default()
+        };
+        let checked = linear::check_file(
+            history,
+            &read,
+            MODEL,
+            |_| Default::default(),
+            &options,
+            None,
+        )
+        .map_err(|e| CheckFailure(format!("{}: {e}", history.display())))?;
+        Ok(vec![checked.analysis.to_verdict(MODEL)])
+    }
 }
 
-/// A deterministic 64-bit generator (splitmix64): every random choice derives from `--seed`.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-}
-
-/// Generates register operations. Shared by all workers behind a lock: the order of calls is
-/// the order of the history.
+/// Generates register operations.
 #[derive(Debug, Clone)]
 pub struct RegisterGenerator {
     mix: Mix,
-    ops_per_key: u64,
-    /// How many keys are live at once: workers spread over them so that keys see concurrency.
-    live_keys: u64,
-    issued: u64,
+    keys: KeyRotation,
     next_value: u64,
     rng: Rng,
 }
@@ -85,9 +156,7 @@ impl RegisterGenerator {
     pub fn new(seed: u64, mix: Mix, ops_per_key: u64, live_keys: u64) -> Self {
         RegisterGenerator {
             mix,
-            ops_per_key: ops_per_key.max(1),
-            live_keys: live_keys.max(1),
-            issued: 0,
+            keys: KeyRotation::new(ops_per_key, live_keys),
             next_value: 1,
             rng: Rng::new(seed),
         }
@@ -98,26 +167,21 @@ impl RegisterGenerator {
         format!("k{k}")
     }
 
-    /// The next operation. Keys advance in groups of `live_keys`, each group taking
-    /// `ops_per_key * live_keys` operations.
+    /// The next operation. Keys advance in groups (see [`KeyRotation`]).
     pub fn next_invocation(&mut self) -> Invocation {
-        let group = self.issued / (self.ops_per_key * self.live_keys);
-        let k = group * self.live_keys + self.rng.below(self.live_keys);
-        self.issued += 1;
-        let total = (self.mix.read + self.mix.write + self.mix.cas).max(1) as u64;
-        let pick = self.rng.below(total) as u32;
+        let k = self.keys.next_key(&mut self.rng);
         let key = Some(Value::Str(Self::key_name(k).into()));
-        let (f, value) = if pick < self.mix.read {
-            ("read", Value::Nil)
-        } else if pick < self.mix.read + self.mix.write {
-            ("write", Value::Int(self.fresh_value()))
-        } else {
-            // Compare against a recent value so that some cas operations succeed.
-            let from = self.recent_value();
-            (
-                "cas",
-                Value::Vector(vec![Value::Int(from), Value::Int(self.fresh_value())].into()),
-            )
+        let (f, value) = match self.mix.pick(&mut self.rng) {
+            "read" => ("read", Value::Nil),
+            "write" => ("write", Value::Int(self.fresh_value())),
+            _ => {
+                // Compare against a recent value so that some cas operations succeed.
+                let from = self.recent_value();
+                (
+                    "cas",
+                    Value::Vector(vec![Value::Int(from), Value::Int(self.fresh_value())].into()),
+                )
+            }
         };
         Invocation {
             f: Arc::from(f),
@@ -128,10 +192,7 @@ impl RegisterGenerator {
 
     /// The keys of the current group: those the final reads look at.
     pub fn live_key_names(&self) -> Vec<String> {
-        let group = self.issued.saturating_sub(1) / (self.ops_per_key * self.live_keys);
-        (0..self.live_keys)
-            .map(|i| Self::key_name(group * self.live_keys + i))
-            .collect()
+        self.keys.live().into_iter().map(Self::key_name).collect()
     }
 
     fn fresh_value(&mut self) -> i64 {
@@ -143,6 +204,29 @@ impl RegisterGenerator {
     fn recent_value(&mut self) -> i64 {
         let back = self.rng.below(4);
         self.next_value.saturating_sub(1 + back).max(1) as i64
+    }
+}
+
+impl Generator for RegisterGenerator {
+    fn next(&mut self) -> Option<Invocation> {
+        Some(self.next_invocation())
+    }
+
+    /// A read of every key of the last group, answered by whichever node answers first.
+    fn final_reads(&self) -> FinalReads {
+        let read: Arc<str> = Arc::from("read");
+        FinalReads {
+            ops: self
+                .live_key_names()
+                .into_iter()
+                .map(|k| Invocation {
+                    f: read.clone(),
+                    key: Some(Value::Str(k.into())),
+                    value: Value::Nil,
+                })
+                .collect(),
+            on: FinalNodes::FirstAnswer,
+        }
     }
 }
 
@@ -179,17 +263,18 @@ pub async fn invoke<C: RegisterClient>(client: &C, invocation: &Invocation) -> C
     }
 }
 
-/// The checker of this workload: the cas-register model, one part per key.
-pub const MODEL: &str = "cas-register";
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn mix() -> Mix {
+        Mix::new(OPERATIONS, &[1, 1, 1]).unwrap()
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_operations() {
-        let mut a = RegisterGenerator::new(7, Mix::default(), 10, 2);
-        let mut b = RegisterGenerator::new(7, Mix::default(), 10, 2);
+        let mut a = RegisterGenerator::new(7, mix(), 10, 2);
+        let mut b = RegisterGenerator::new(7, mix(), 10, 2);
         for _ in 0..100 {
             assert_eq!(a.next_invocation(), b.next_invocation());
         }
@@ -197,7 +282,7 @@ mod tests {
 
     #[test]
     fn keys_retire_after_their_operations() {
-        let mut g = RegisterGenerator::new(1, Mix::default(), 5, 2);
+        let mut g = RegisterGenerator::new(1, mix(), 5, 2);
         let keys: Vec<String> = (0..30)
             .map(|_| {
                 g.next_invocation()
@@ -210,23 +295,33 @@ mod tests {
             .collect();
         assert!(keys[..10].iter().all(|k| k == "k0" || k == "k1"));
         assert!(keys[10..20].iter().all(|k| k == "k2" || k == "k3"));
+        let finals = g.final_reads();
+        assert_eq!(finals.on, FinalNodes::FirstAnswer);
+        let keys: Vec<&str> = finals
+            .ops
+            .iter()
+            .filter_map(|o| o.key.as_ref().and_then(Value::as_str))
+            .collect();
+        assert_eq!(keys, vec!["k4", "k5"]);
     }
 
     #[test]
     fn written_values_are_unique() {
-        let mut g = RegisterGenerator::new(
-            3,
-            Mix {
-                read: 0,
-                write: 1,
-                cas: 0,
-            },
-            1000,
-            1,
-        );
+        let mut g = RegisterGenerator::new(3, Mix::new(OPERATIONS, &[0, 1, 0]).unwrap(), 1000, 1);
         let vals: std::collections::HashSet<String> = (0..500)
             .map(|_| g.next_invocation().value.to_string())
             .collect();
         assert_eq!(vals.len(), 500);
+    }
+
+    #[test]
+    fn a_mix_of_the_wrong_shape_is_a_usage_error() {
+        let opts = |mix: &str| WorkloadOptions {
+            mix: Some(mix.into()),
+            ..Default::default()
+        };
+        assert!(RegisterWorkload::new(&opts("1,1,1")).is_ok());
+        let e = RegisterWorkload::new(&opts("1,1")).unwrap_err();
+        assert!(e.contains("READ,WRITE,CAS"), "{e}");
     }
 }

@@ -53,7 +53,7 @@ pub(super) fn read<R: BufRead>(
 
 /// One line's JSON object as op fields, or what was wrong with it and whether the line ended
 /// before the JSON did.
-fn read_fields(line: &str) -> Result<OpFields, (String, bool)> {
+pub(super) fn read_fields(line: &str) -> Result<OpFields, (String, bool)> {
     let mut de = serde_json::Deserializer::from_str(line);
     let fields = OpObject
         .deserialize(&mut de)

@@ -4,9 +4,11 @@
 //! line and what was expected there; it never panics on bad input. The one liberty taken with the
 //! bytes: a UTF-8 byte-order mark at the start of a file is skipped.
 
+mod calls;
 pub mod edn;
 mod edn_history;
 mod jepsen_log;
+mod json_array;
 mod json_value;
 mod jsonl;
 mod lines;
@@ -23,12 +25,12 @@ mod corruption_tests;
 #[cfg(test)]
 mod robustness_tests;
 
+pub use calls::{pair_calls, Call};
 pub use json_value::value_from_json;
 pub use lines::LineMap;
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
-pub use well_formed::check_well_formed;
-use well_formed::WellFormed;
+pub use well_formed::{check_well_formed, WellFormed};
 pub use write::{write_edn, write_jsonl, write_jsonl_op};
 
 use std::io::BufRead;
@@ -56,7 +58,8 @@ pub enum ReadError {
 /// The formats faultline reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
-    /// faultline's own history.jsonl: one JSON object per line (DESIGN.md).
+    /// faultline's own history.jsonl: one JSON object per line (DESIGN.md); also one JSON
+    /// array of such objects, as Elle's command-line users write histories.
     Jsonl,
     /// Jepsen EDN: a whole vector or list of op maps, or one op map per line; also Porcupine's kv logs.
     Edn,
@@ -167,6 +170,12 @@ fn read_from(
         Ok(())
     };
     match format {
+        Format::Jsonl if json_array::looks_like(starts(&mut reader, path)?) => {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes).map_err(io_error)?;
+            let text = lines::whole_text(&bytes, path)?;
+            json_array::read(text, path, &mut emit)?;
+        }
         Format::Jsonl => jsonl::read(&mut Lines::new(reader, path), path, &mut emit)?,
         Format::JepsenLog => jepsen_log::read(&mut Lines::new(reader, path), path, &mut emit)?,
         Format::Edn => {
@@ -177,6 +186,23 @@ fn read_from(
         }
     }
     Ok(format)
+}
+
+/// Parses one line of faultline's JSONL into an op, for readers that split a file themselves
+/// (to parse its lines on several threads). An op with no `index` gets `next_index`; the op must
+/// then still pass [`WellFormed`], in file order.
+pub fn parse_jsonl_line(line: &str, names: &mut FnNames, next_index: u64) -> Result<Op, String> {
+    let fields = jsonl::read_fields(line).map_err(|(m, _)| m)?;
+    fields.into_op(names, next_index)
+}
+
+/// The first buffered bytes of `reader` (not consumed), without a byte-order mark.
+fn starts<'r>(reader: &'r mut impl BufRead, path: &Path) -> Result<&'r [u8], ReadError> {
+    let head = reader.fill_buf().map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(head.strip_prefix(lines::BOM).unwrap_or(head))
 }
 
 /// The format of a history file, as [`read_history`] would decide it without a format given.
@@ -210,6 +236,9 @@ pub fn detect_format(path: &Path, text: &str) -> Format {
         Some("edn") => return Format::Edn,
         Some("log") => return Format::JepsenLog,
         _ => {}
+    }
+    if json_array::looks_like(text.as_bytes()) {
+        return Format::Jsonl;
     }
     let first = text
         .lines()

@@ -69,6 +69,13 @@ pub(super) struct OpFields {
 }
 
 impl OpFields {
+    /// The function, for formats where it may be left out (Elle's JSON: every op is a `txn`).
+    pub(super) fn default_f(&mut self, f: &str) {
+        if self.f.is_none() {
+            self.f = Some(Value::Str(f.into()));
+        }
+    }
+
     /// Stores a field; a field given twice is an error, since which one is meant is unknowable.
     pub(super) fn set(&mut self, field: Field, v: Value) -> Result<(), String> {
         let slot = match field {

@@ -42,7 +42,7 @@ enum Stage {
 /// The rules, checked one op at a time as a reader finds them, so that a history need not be
 /// held whole to be checked.
 #[derive(Default)]
-pub(super) struct WellFormed {
+pub struct WellFormed {
     /// Processes absent from the map are idle: ready to invoke.
     stages: FxHashMap<u64, Stage>,
     /// The index and line of the previous op.
@@ -51,7 +51,7 @@ pub(super) struct WellFormed {
 
 impl WellFormed {
     /// Checks the next op, which starts at source `line`; what is wrong with it otherwise.
-    pub(super) fn push(&mut self, op: &Op, line: usize) -> Result<(), String> {
+    pub fn push(&mut self, op: &Op, line: usize) -> Result<(), String> {
         if let Some((prev, prev_line)) = self.previous {
             if op.index <= prev {
                 return Err(format!(

@@ -1,10 +1,33 @@
 //! The store: `results/<test-name>/<YYYYMMDDTHHMMSS.sssZ>/`, one directory per run, with
 //! `latest` links to the newest run of each test and of all tests (DESIGN.md "The store").
+//!
+//! This module owns the layout: the names of the files a run holds are spelled here and only
+//! here ([`HISTORY`], [`TEST`], [`RESULTS`], ...), and [`records`] has the typed `test.json` and
+//! `results.json` that the run writes and the pages, `--junit` and `compare` read.
+
+pub mod records;
+
+pub use records::{ResultsRecord, RunRecords, Summary, TestRecord};
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+
+/// The history, streamed while the run goes on.
+pub const HISTORY: &str = "history.jsonl";
+/// How the run was made ([`TestRecord`]).
+pub const TEST: &str = "test.json";
+/// What came of it ([`ResultsRecord`]); missing when the run ended before its check.
+pub const RESULTS: &str = "results.json";
+/// The run's own log.
+pub const LOG: &str = "faultline.log";
+/// The run's summary page, and the store's index page.
+pub const INDEX: &str = "index.html";
+/// Where each node's logs go: `nodes/<node>/<file>`.
+pub const NODE_LOGS: &str = "nodes";
+/// The link to the newest run.
+pub const LATEST: &str = "latest";
 
 /// A run's directory in the store.
 #[derive(Debug, Clone)]
@@ -25,8 +48,40 @@ impl RunDir {
         Ok(RunDir { path, relative })
     }
 
+    /// A run directory that exists already (to read it, or to write its pages).
+    pub fn open(path: &Path) -> RunDir {
+        let relative = match (path.parent().and_then(Path::file_name), path.file_name()) {
+            (Some(test), Some(stamp)) => Path::new(test).join(stamp),
+            _ => path.to_owned(),
+        };
+        RunDir {
+            path: path.to_owned(),
+            relative,
+        }
+    }
+
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
+    }
+
+    /// `history.jsonl`.
+    pub fn history(&self) -> PathBuf {
+        self.file(HISTORY)
+    }
+
+    /// Writes `test.json`.
+    pub fn write_test(&self, test: &TestRecord) -> Result<()> {
+        write_json(&self.file(TEST), test)
+    }
+
+    /// Writes `results.json`.
+    pub fn write_results(&self, results: &ResultsRecord) -> Result<()> {
+        write_json(&self.file(RESULTS), results)
+    }
+
+    /// Reads whatever records the run holds (see [`RunRecords::read`]).
+    pub fn records(&self) -> RunRecords {
+        RunRecords::read(&self.path)
     }
 
     /// Points `<store>/<test>/latest` and `<store>/latest` at this run. Links are replaced
@@ -34,9 +89,39 @@ impl RunDir {
     pub fn link_latest(&self, store: &Path) -> Result<()> {
         let test_dir = self.path.parent().context("run directory has no parent")?;
         let stamp = self.path.file_name().context("run directory has no name")?;
-        replace_symlink(Path::new(stamp), &test_dir.join("latest"))?;
-        replace_symlink(&self.relative, &store.join("latest"))
+        replace_symlink(Path::new(stamp), &test_dir.join(LATEST))?;
+        replace_symlink(&self.relative, &store.join(LATEST))
     }
+}
+
+/// Every run directory of a store (`<store>/<test>/<stamp>/`, the `latest` links left out),
+/// sorted by test, then time.
+pub fn run_dirs(store: &Path) -> std::io::Result<Vec<RunDir>> {
+    let mut runs = Vec::new();
+    for test in subdirs(store)? {
+        for run in subdirs(&test)? {
+            runs.push(RunDir::open(&run));
+        }
+    }
+    Ok(runs)
+}
+
+/// The real subdirectories of `dir` (symbolic links such as `latest` left out), sorted.
+fn subdirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Writes `value` as pretty JSON to `path`.
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value)
+        .with_context(|| format!("serializing {}", path.display()))?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
