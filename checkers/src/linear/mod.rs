@@ -305,7 +305,7 @@ fn report<M: Model>(mut search: Search<M>, outcome: Progress, events: usize) -> 
         Progress::Stopped(why) if why == "cancelled" => {
             (Validity::Unknown, Some(CANCELLED.to_string()))
         }
-        Progress::Stopped(why) => (Validity::Unknown, Some(why)),
+        Progress::Stopped(why) => (Validity::Unknown, Some(how_far(&search, &why))),
         Progress::Pending => (Validity::Unknown, Some("search not finished".to_string())),
     };
     let witness = match (valid, search.frontier.take()) {
@@ -325,6 +325,18 @@ fn report<M: Model>(mut search: Search<M>, outcome: Progress, events: usize) -> 
         polynomial: false,
         witness,
     }
+}
+
+/// Why a search stopped, and how far it got: its steps, and the most of its calls it had
+/// linearized in one order (all of them is a linearization).
+fn how_far<M: Model>(search: &Search<M>, why: &str) -> String {
+    format!(
+        "{why} after {} steps, with at most {} of the {} calls left to order linearized in one \
+         order",
+        search.steps,
+        search.deepest,
+        search.part.calls.len()
+    )
 }
 
 /// Why a history could not be checked at all.

@@ -121,6 +121,8 @@ pub struct Search<M: Model> {
     has_unknown: bool,
     remaining_ok: usize,
     pub steps: u64,
+    /// The most calls linearized at once, in one order: how far the search got.
+    pub deepest: usize,
     pub frontier: Option<Frontier<M::State>>,
     frontier_pos: u32,
     finished: Option<Progress>,
@@ -208,6 +210,7 @@ impl<M: Model> Search<M> {
             trying_unknown: false,
             has_unknown: remaining_ok < n,
             steps: 0,
+            deepest: 0,
             frontier: None,
             frontier_pos: 0,
             finished: None,
@@ -315,6 +318,7 @@ impl<M: Model> Search<M> {
             alternatives: std::mem::take(alternatives),
             forced,
         });
+        self.deepest = self.deepest.max(self.stack.len());
         self.fresh = true;
         self.trying_unknown = false;
         self.lift(c);

@@ -185,7 +185,14 @@ fn hundreds_of_concurrent_crashed_writes_end_in_unknown_at_the_time_limit() {
     .unwrap();
     assert_eq!(a.valid, Validity::Unknown);
     let cause = a.parts[0].cause.as_deref().unwrap_or("");
-    assert!(cause.contains("limit reached"), "{cause}");
+    assert!(cause.contains("limit reached after"), "{cause}");
+    // How far it got: in the cause, and so in the verdict a run ends with.
+    assert!(
+        cause.contains("calls left to order linearized in one order"),
+        "{cause}"
+    );
+    let verdict = a.to_verdict("cas-register");
+    assert_eq!(verdict.unknown_because, [cause.to_string()]);
 }
 
 #[test]
