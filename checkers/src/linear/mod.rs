@@ -188,11 +188,14 @@ pub fn search_parts<M: Model>(
     progress_and_status(0, total);
     let progress: Option<&(dyn Fn(usize, usize) + Sync)> = Some(&progress_and_status);
     let mut budget = FIRST_BUDGET;
+    // Per part, the budget its matchings were last tried with (see `beside`).
+    let mut matched: Vec<usize> = vec![0; slots.len()];
     while slots.iter().any(|s| !matches!(s, Slot::Done(_))) {
         slots
             .par_iter_mut()
-            .filter(|s| !matches!(s, Slot::Done(_)))
-            .for_each(|slot| {
+            .zip(matched.par_iter_mut())
+            .filter(|(s, _)| !matches!(s, Slot::Done(_)))
+            .for_each(|(slot, matched)| {
                 let mut search = match std::mem::replace(slot, Slot::Moving) {
                     Slot::Waiting(part) if cancelled() => {
                         *slot = Slot::Done(unsearched(&part, CANCELLED));
@@ -205,7 +208,7 @@ pub fn search_parts<M: Model>(
                                 if matches!(decision, unique::Decision::Invalid(_)) {
                                     invalid_found.store(true, Ordering::Relaxed);
                                 }
-                                *slot = Slot::Done(decided(&part, decision));
+                                *slot = Slot::Done(decided(&part, decision, 0));
                                 report_done(&done, total, progress);
                                 return;
                             }
@@ -229,6 +232,19 @@ pub fn search_parts<M: Model>(
                     status.round_ends(&key);
                 }
                 if result == Progress::Pending {
+                    let decision = options
+                        .polynomial
+                        .then(|| beside(&mut search, matched, events, limits.deadline))
+                        .flatten();
+                    if let Some(decision) = decision {
+                        if matches!(decision, unique::Decision::Invalid(_)) {
+                            invalid_found.store(true, Ordering::Relaxed);
+                        }
+                        memory_used.fetch_sub(search.memory_reported(), Ordering::Relaxed);
+                        *slot = Slot::Done(decided(&search.part, decision, search.steps));
+                        report_done(&done, total, progress);
+                        return;
+                    }
                     *slot = Slot::Running(search);
                     return;
                 }
@@ -256,6 +272,35 @@ pub fn search_parts<M: Model>(
     }
 }
 
+/// Tries the matchings of a part with a few repeated values (`unique::repeated`) beside its
+/// search, once the search has not decided it in a round. The budget of calls judged grows with
+/// the search's steps: a sixteenth of them (a call judged costs about five steps), at least four
+/// judgements, tried again only once it is four times the last, so that the matchings never
+/// cost much more than the search already has. `matched` is the last budget tried (0: never,
+/// `usize::MAX`: the matchings cannot decide this part).
+fn beside<M: Model>(
+    search: &mut Search<M>,
+    matched: &mut usize,
+    events: usize,
+    deadline: Option<Instant>,
+) -> Option<unique::Decision> {
+    let budget = usize::try_from(search.steps / 16)
+        .unwrap_or(usize::MAX)
+        .max(4 * search.part.calls.len());
+    if *matched == usize::MAX || (*matched != 0 && budget < matched.saturating_mul(4)) {
+        return None;
+    }
+    *matched = budget;
+    match unique::decide_repeated(&mut search.part, events, budget, deadline) {
+        unique::Outcome::Decided(decision) => Some(decision),
+        unique::Outcome::OutOfBudget => None,
+        unique::Outcome::Never => {
+            *matched = usize::MAX;
+            None
+        }
+    }
+}
+
 fn report_done(done: &AtomicUsize, total: usize, progress: Option<&(dyn Fn(usize, usize) + Sync)>) {
     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
     if let Some(report) = progress {
@@ -278,8 +323,8 @@ fn unsearched<M: Model>(part: &Part<M>, cause: &str) -> PartReport {
     }
 }
 
-/// The report of a part the polynomial path decided.
-fn decided<M: Model>(part: &Part<M>, decision: unique::Decision) -> PartReport {
+/// The report of a part the polynomial path decided, after `steps` of a search beside it.
+fn decided<M: Model>(part: &Part<M>, decision: unique::Decision, steps: u64) -> PartReport {
     let (valid, witness) = match decision {
         unique::Decision::Valid => (Validity::Valid, None),
         unique::Decision::Invalid(w) => (Validity::Invalid, Some(*w)),
@@ -290,7 +335,7 @@ fn decided<M: Model>(part: &Part<M>, decision: unique::Decision) -> PartReport {
         cause: None,
         calls: part.calls_before_reduction,
         searched_calls: part.calls.len(),
-        steps: 0,
+        steps,
         memo_entries: 0,
         polynomial: true,
         witness,

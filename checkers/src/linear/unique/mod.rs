@@ -6,9 +6,9 @@
 //! in O(n log n) (Gibbons & Korach, "Testing shared memories", SIAM J. Computing 26(4), 1997).
 //! This module applies that to registers with compare-and-set and with calls of unknown outcome,
 //! through a model's [`RegisterView`](crate::model::RegisterView); the engine uses it for every
-//! part whose view has unique values, for a part with a few repeated values once per way of
-//! matching their readers to their writers ([`repeated`], while that stays cheap), and searches
-//! the others.
+//! part whose view has unique values, searches the others, and beside the search of a part
+//! with a few repeated values tries this path once per way of matching their readers to their
+//! writers ([`repeated`]).
 //!
 //! Terms: a call *observes* the value it needs to find (a read's result, a cas's expected value)
 //! and *sets* the value it writes (a write's, a cas's new value). The *origin* is a virtual write
@@ -94,9 +94,12 @@ mod clusters;
 mod explain;
 mod repeated;
 #[cfg(test)]
+mod repeated_tests;
+#[cfg(test)]
 mod tests;
 
 use clusters::{judge, Calls, Conflict, Judgement, Member, ORIGIN};
+pub(crate) use repeated::Outcome;
 
 use super::prepare::Part;
 use super::Witness;
@@ -108,19 +111,19 @@ pub(crate) enum Decision {
     Invalid(Box<Witness>),
 }
 
-/// Decides `part` without a search when its model has a register view whose values are unique,
-/// or repeated in so few places that trying each matching of their readers is cheap (see
-/// [`repeated`]); `None` when the path does not apply (the engine then searches). `events` is
-/// the length of the history (witnesses name positions in it).
+/// Decides `part` without a search when its model has a register view whose values are
+/// unique; `None` when the path does not apply (the engine then searches, and tries
+/// [`decide_repeated`] beside). `events` is the length of the history (witnesses name positions
+/// in it).
 pub(crate) fn decide<M: Model>(part: &mut Part<M>, events: usize) -> Option<Decision> {
     let ops: Vec<&M::Op> = part.calls.iter().map(|c| &c.op).collect();
     let known: Vec<bool> = part.calls.iter().map(|c| c.complete.is_some()).collect();
     let view = part.model.register_view(&ops, &known)?;
+    if !clusters::unique_values(&view) {
+        return None;
+    }
     let invoke = part.calls.iter().map(|c| c.invoke).collect();
     let complete = part.calls.iter().map(|c| c.complete).collect();
-    if !clusters::unique_values(&view) {
-        return repeated::decide(part, view, invoke, complete, events);
-    }
     let calls = Calls::new(view, invoke, complete)?;
     match judge(&calls, u32::MAX) {
         Judgement::Order(order) => {
@@ -134,6 +137,28 @@ pub(crate) fn decide<M: Model>(part: &mut Part<M>, events: usize) -> Option<Deci
             Some(Decision::Invalid(Box::new(witness)))
         }
     }
+}
+
+/// Decides `part` by trying each way of matching the readers of its repeated values to their
+/// writers (see [`repeated`]), judging at most `budget` calls and stopping at `deadline`.
+/// [`Outcome::Never`] when its view has unique values ([`decide`] is for those) or none.
+pub(crate) fn decide_repeated<M: Model>(
+    part: &mut Part<M>,
+    events: usize,
+    budget: usize,
+    deadline: Option<std::time::Instant>,
+) -> Outcome {
+    let ops: Vec<&M::Op> = part.calls.iter().map(|c| &c.op).collect();
+    let known: Vec<bool> = part.calls.iter().map(|c| c.complete.is_some()).collect();
+    let Some(view) = part.model.register_view(&ops, &known) else {
+        return Outcome::Never;
+    };
+    if clusters::unique_values(&view) {
+        return Outcome::Never;
+    }
+    let invoke = part.calls.iter().map(|c| c.invoke).collect();
+    let complete = part.calls.iter().map(|c| c.complete).collect();
+    repeated::decide(part, view, invoke, complete, events, budget, deadline)
 }
 
 /// Where a history stops linearizing (see the module documentation).

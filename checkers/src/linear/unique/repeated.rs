@@ -35,10 +35,12 @@
 //! That can still take exponentially many matchings (linearizability of a register with
 //! repeated values is NP-complete, Gibbons & Korach; no matching scheme escapes that): the
 //! backtracking is chronological, so a wrong early choice that shows only later costs every
-//! combination of the choices in between. So the path is bounded: it is tried only when at
-//! most [`AMBIGUOUS`] observers have more than one candidate, and past [`BUDGET`] calls judged
-//! in all the engine searches instead. What that buys and where it stops is measured in the
-//! README ("How the checker is fast").
+//! combination of the choices in between. So the path is bounded, and runs beside the search
+//! rather than before it: it is tried only when at most [`AMBIGUOUS`] observers have more than
+//! one candidate, with a budget of calls judged that the engine grows with the search's own
+//! steps (see `linear::search_parts`), so that a key the search decides quickly (Jepsen's
+//! registers of five values) costs little more than its search. What that buys and where it
+//! stops is measured in the README ("How the checker is fast").
 //!
 //! **The witness**, when no matching linearizes: the shortest prefix that does not linearize is
 //! the shortest for which no matching linearizes, so its end is the largest of the matchings'
@@ -46,17 +48,15 @@
 //! that skipped it); the witness shows the contradiction of a matching that reaches it, and
 //! says that every other matching fails as well, at or before that point.
 
+use std::cell::Cell;
+use std::time::Instant;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::clusters::{judge, Calls, Judgement};
 use super::{certify, explain, shortest_invalid_prefix, Decision};
 use crate::linear::prepare::Part;
 use crate::model::{Access, Model, RegisterView};
-
-/// The most calls judged in all (a judgement of n calls counts n) before the engine searches
-/// instead: under a second's work on the machine of the README's figures. (Smaller in the
-/// unit tests, which run unoptimized.)
-const BUDGET: usize = if cfg!(test) { 1_000_000 } else { 10_000_000 };
 
 /// The most observers with more than one candidate for which matchings are tried. Beyond it
 /// values are not "a few repeated" but repeated throughout (Jepsen's registers write 0 to 4),
@@ -70,15 +70,49 @@ struct Observer {
     candidates: Vec<u32>,
 }
 
-/// Decides a part whose view has repeated values (see the module documentation); `None` when
-/// more than [`AMBIGUOUS`] observers have a choice, or trying the matchings costs more than
-/// [`BUDGET`].
+/// What trying the matchings came to.
+pub(crate) enum Outcome {
+    Decided(Decision),
+    /// The budget or the deadline ran out first: a larger budget may decide it.
+    OutOfBudget,
+    /// Matchings cannot decide this part (too many ambiguous observers, or no register view
+    /// with repeated values): the search alone must.
+    Never,
+}
+
+/// Decides a part whose view has repeated values (see the module documentation), judging at
+/// most `budget` calls in all (a judgement of n calls counts n) and stopping at `deadline`.
 pub(super) fn decide<M: Model>(
     part: &mut Part<M>,
     view: RegisterView,
     invoke: Vec<u32>,
     complete: Vec<Option<u32>>,
     events: usize,
+    budget: usize,
+    deadline: Option<Instant>,
+) -> Outcome {
+    let over = Cell::new(false);
+    match matchings(
+        part, view, invoke, complete, events, budget, deadline, &over,
+    ) {
+        Some(decision) => Outcome::Decided(decision),
+        None if over.get() => Outcome::OutOfBudget,
+        None => Outcome::Never,
+    }
+}
+
+/// [`decide`], `None` when it cannot decide; `over` tells whether the budget or the deadline
+/// was why.
+#[allow(clippy::too_many_arguments)]
+fn matchings<M: Model>(
+    part: &mut Part<M>,
+    view: RegisterView,
+    invoke: Vec<u32>,
+    complete: Vec<Option<u32>>,
+    events: usize,
+    budget: usize,
+    deadline: Option<Instant>,
+    over: &Cell<bool>,
 ) -> Option<Decision> {
     let n = view.accesses.len();
     let mut writers: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
@@ -157,11 +191,15 @@ pub(super) fn decide<M: Model>(
     let mut choice = vec![0usize; observers.len()];
     // The matching whose shortest failing prefix is the longest: (index in `ends`, accesses).
     let mut furthest: Option<(usize, Vec<Access>)> = None;
-    let work = std::cell::Cell::new(0usize);
-    // The judge, while its work stays within the budget.
+    let work = Cell::new(0usize);
+    // The judge, while its work stays within the budget and the deadline is not passed.
     let judged = |calls: &Calls, cut: u32| {
         work.set(work.get().saturating_add(n.max(1)));
-        (work.get() <= BUDGET).then(|| judge(calls, cut))
+        if work.get() > budget || deadline.is_some_and(|d| Instant::now() >= d) {
+            over.set(true);
+            return None;
+        }
+        Some(judge(calls, cut))
     };
     loop {
         let mut accesses = renamed.clone();

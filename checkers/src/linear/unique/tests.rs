@@ -10,11 +10,11 @@ use crate::linear::{check, Analysis, CheckOptions, Validity};
 use crate::model::{Model, ModelConfig, Register};
 use OpType::{Fail, Info, Invoke, Ok as Done};
 
-fn cas_register() -> Register {
+pub(super) fn cas_register() -> Register {
     Register::cas(ModelConfig::default())
 }
 
-fn with(h: &History, model: &impl Model, polynomial: bool) -> Analysis {
+pub(super) fn with(h: &History, model: &impl Model, polynomial: bool) -> Analysis {
     let options = CheckOptions {
         polynomial,
         ..CheckOptions::default()
@@ -22,12 +22,12 @@ fn with(h: &History, model: &impl Model, polynomial: bool) -> Analysis {
     check(h, model, &options, None).unwrap()
 }
 
-fn int(v: i64) -> Value {
+pub(super) fn int(v: i64) -> Value {
     Value::Int(v)
 }
 
 /// The summary and edges of the witness of an invalid single-part analysis.
-fn contradiction(a: &Analysis) -> crate::linear::Contradiction {
+pub(super) fn contradiction(a: &Analysis) -> crate::linear::Contradiction {
     assert_eq!(a.valid, Validity::Invalid);
     assert!(a.parts[0].polynomial, "decided by the search");
     a.parts[0]
@@ -53,94 +53,6 @@ fn a_chain_of_cas_with_reads_linearizes_without_a_search() {
     assert_eq!(a.valid, Validity::Valid);
     assert!(a.parts[0].polynomial);
     assert_eq!(a.parts[0].steps, 0);
-}
-
-#[test]
-fn a_key_with_a_repeated_value_tries_each_matching_of_its_reads() {
-    // Two concurrent writes of 1, a read of 1 (of either), then write 2, then a read of 1:
-    // stale whichever write of 1 it saw.
-    let h = history(vec![
-        op(0, Invoke, "write", int(1)),
-        op(2, Invoke, "write", int(1)),
-        op(0, Done, "write", int(1)),
-        op(2, Done, "write", int(1)),
-        op(1, Invoke, "read", Value::Nil),
-        op(1, Done, "read", int(1)),
-        op(0, Invoke, "write", int(2)),
-        op(0, Done, "write", int(2)),
-        op(1, Invoke, "read", Value::Nil),
-        op(1, Done, "read", int(1)),
-    ]);
-    let a = with(&h, &cas_register(), true);
-    let c = contradiction(&a);
-    assert!(
-        c.summary.starts_with(
-            "2 call(s) observe a value written more than once; of the 2 way(s) of matching"
-        ),
-        "{}",
-        c.summary
-    );
-    let w = a.parts[0].witness.as_ref().unwrap();
-    assert_eq!((w.op.index, w.linearizable_until), (8, 9));
-    // Without the stale read it linearizes, decided by a matching too.
-    let a = with(&history(h.ops[..8].to_vec()), &cas_register(), true);
-    assert_eq!(a.valid, Validity::Valid);
-    assert!(a.parts[0].polynomial);
-}
-
-#[test]
-fn a_key_with_too_many_matchings_is_searched() {
-    // 8 writes of 1 and 8 reads of 1, all at once: each read may have seen any write, and every
-    // matching linearizes, until a read of a value nobody wrote fails every one of the 8^8.
-    let mut ops = Vec::new();
-    for p in 0..8 {
-        ops.push(op(p, Invoke, "write", int(1)));
-        ops.push(op(p + 8, Invoke, "read", Value::Nil));
-    }
-    for p in 0..8 {
-        ops.push(op(p, Done, "write", int(1)));
-        ops.push(op(p + 8, Done, "read", int(1)));
-    }
-    ops.push(op(0, Invoke, "read", Value::Nil));
-    ops.push(op(0, Done, "read", int(2)));
-    let a = with(&history(ops.clone()), &cas_register(), true);
-    assert_eq!(a.valid, Validity::Invalid);
-    assert!(!a.parts[0].polynomial);
-    // Valid without the last read: the first matching tried linearizes.
-    ops.truncate(ops.len() - 2);
-    let a = with(&history(ops), &cas_register(), true);
-    assert_eq!(a.valid, Validity::Valid);
-    assert!(a.parts[0].polynomial);
-}
-
-#[test]
-fn a_contradiction_early_spares_trying_the_later_choices() {
-    // 12 writes of 1 at once, then 12 reads of 1 one after the other, then a read of a value
-    // nobody wrote. Two reads in a row must see the same write (the other writes all precede
-    // the first read), so a matching fails at the second read unless it agrees with the first:
-    // of the 12^12 matchings, only a few hundred are tried.
-    let mut ops = Vec::new();
-    for p in 0..12 {
-        ops.push(op(p, Invoke, "write", int(1)));
-    }
-    for p in 0..12 {
-        ops.push(op(p, Done, "write", int(1)));
-    }
-    for p in 0..12 {
-        ops.push(op(p, Invoke, "read", Value::Nil));
-        ops.push(op(p, Done, "read", int(1)));
-    }
-    ops.push(op(0, Invoke, "read", Value::Nil));
-    ops.push(op(0, Done, "read", int(2)));
-    let a = with(&history(ops), &cas_register(), true);
-    let c = contradiction(&a);
-    assert!(
-        c.summary.starts_with(
-            "12 call(s) observe a value written more than once; of the more than 10^12 way(s)"
-        ),
-        "{}",
-        c.summary
-    );
 }
 
 #[test]
@@ -303,7 +215,7 @@ fn a_failed_cas_and_a_crashed_cas_nobody_needs_change_nothing() {
 
 /// One planned operation of a unique-value history (see [`realise_unique`]).
 #[derive(Debug, Clone)]
-struct Planned {
+pub(super) struct Planned {
     process: u64,
     /// 0 read, 1 write, 2 cas.
     f: u8,
@@ -318,7 +230,7 @@ struct Planned {
     crash_applies: bool,
 }
 
-fn plans(processes: u64, ops: usize, cas: bool) -> impl Strategy<Value = Vec<Planned>> {
+pub(super) fn plans(processes: u64, ops: usize, cas: bool) -> impl Strategy<Value = Vec<Planned>> {
     let fs = if cas { 3u8 } else { 2 };
     prop::collection::vec(
         (
@@ -361,7 +273,7 @@ fn plans(processes: u64, ops: usize, cas: bool) -> impl Strategy<Value = Vec<Pla
 /// that every value is written once; linearizable by construction. A crashed call takes effect
 /// or not (`crash_applies`), ends `info` or never completes; a process whose call crashed goes
 /// on under a new number.
-fn realise_unique(plan: &[Planned]) -> History {
+pub(super) fn realise_unique(plan: &[Planned]) -> History {
     let mut by_effect: Vec<usize> = (0..plan.len()).collect();
     by_effect.sort_by_key(|&i| (plan[i].effect, i));
     let mut register = Value::Nil;
@@ -442,57 +354,8 @@ fn realise_unique(plan: &[Planned]) -> History {
     history(ops)
 }
 
-#[test]
-fn writes_overwritten_before_a_read_are_not_its_candidates() {
-    // 40 writes of 1, then a write of 2 and a write of 1, then 40 reads of 1: each read saw the
-    // last write of 1, since the write of 2 came between the others and every read.
-    let mut ops = Vec::new();
-    for p in 0..40 {
-        ops.push(op(p, Invoke, "write", int(1)));
-    }
-    for p in 0..40 {
-        ops.push(op(p, Done, "write", int(1)));
-    }
-    for v in [2, 1] {
-        ops.push(op(0, Invoke, "write", int(v)));
-        ops.push(op(0, Done, "write", int(v)));
-    }
-    for p in 0..40 {
-        ops.push(op(p, Invoke, "read", Value::Nil));
-        ops.push(op(p, Done, "read", int(1)));
-    }
-    let a = with(&history(ops.clone()), &cas_register(), true);
-    assert_eq!(a.valid, Validity::Valid);
-    assert!(a.parts[0].polynomial);
-    // A read of 2 after them all is stale whichever write of 1 each read saw.
-    ops.push(op(0, Invoke, "read", Value::Nil));
-    ops.push(op(0, Done, "read", int(2)));
-    let a = with(&history(ops), &cas_register(), true);
-    let c = contradiction(&a);
-    assert!(
-        c.summary.contains("of the 1 way(s) of matching"),
-        "{}",
-        c.summary
-    );
-}
-
-/// The plan's history with every value `v` written as `v % modulus + 1`: values repeat.
-fn with_repeats(mut h: History, modulus: i64) -> History {
-    let fold = |v: &Value| match v {
-        Value::Int(x) => int(x % modulus + 1),
-        other => other.clone(),
-    };
-    for o in &mut h.ops {
-        o.value = match &o.value {
-            Value::Vector(pair) => Value::Vector(pair.iter().map(fold).collect()),
-            v => fold(v),
-        };
-    }
-    h
-}
-
 /// Changes one ok read's result to `value` (`0` = nil): most such changes break the history.
-fn corrupt(h: &mut History, which: usize, value: i64) {
+pub(super) fn corrupt(h: &mut History, which: usize, value: i64) {
     let reads: Vec<usize> = (0..h.ops.len())
         .filter(|&i| h.ops[i].kind == Done && &*h.ops[i].f == "read")
         .collect();
@@ -555,67 +418,6 @@ proptest! {
             corrupt(&mut h, which, value);
         }
         agree(&h, &Register::new(ModelConfig::default()))?;
-    }
-}
-
-/// With repeated values: the matchings, the search and the exhaustive search agree, and an
-/// invalid witness stops where the search's does.
-fn agree_repeated(h: &History, model: &Register) -> Result<(), TestCaseError> {
-    let fast = with(h, model, true);
-    let searched = with(h, model, false);
-    prop_assert_eq!(
-        fast.valid == Validity::Valid,
-        brute_force(h, model),
-        "{:?}",
-        h
-    );
-    prop_assert_eq!(searched.valid, fast.valid, "{:?}", h);
-    prop_assert!(fast.parts.iter().all(|p| p.polynomial), "searched: {:?}", h);
-    if let (Some(w), Some(s)) = (
-        fast.parts.first().and_then(|p| p.witness.as_ref()),
-        searched.parts.first().and_then(|p| p.witness.as_ref()),
-    ) {
-        prop_assert_eq!(
-            (w.op.index, w.linearizable_until),
-            (s.op.index, s.linearizable_until),
-            "{:?}",
-            h
-        );
-    }
-    Ok(())
-}
-
-proptest! {
-    #![proptest_config(cases(3000))]
-
-    #[test]
-    fn repeated_value_cas_registers_agree_with_exhaustive_search(
-        plan in plans(4, 12, true),
-        modulus in 2i64..6,
-        corrupted in any::<bool>(),
-        which in 0usize..16,
-        value in 0i64..6,
-    ) {
-        let mut h = with_repeats(realise_unique(&plan), modulus);
-        if corrupted {
-            corrupt(&mut h, which, value);
-        }
-        agree_repeated(&h, &cas_register())?;
-    }
-
-    #[test]
-    fn repeated_value_registers_agree_with_exhaustive_search(
-        plan in plans(5, 14, false),
-        modulus in 2i64..8,
-        corrupted in any::<bool>(),
-        which in 0usize..16,
-        value in 0i64..8,
-    ) {
-        let mut h = with_repeats(realise_unique(&plan), modulus);
-        if corrupted {
-            corrupt(&mut h, which, value);
-        }
-        agree_repeated(&h, &Register::new(ModelConfig::default()))?;
     }
 }
 
