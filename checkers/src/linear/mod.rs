@@ -8,6 +8,12 @@
 //! preempt, and without rounds two threads can sit on hopeless parts while the quick failure
 //! waits. Once a part is invalid the others are cancelled (unless every key is wanted), since the
 //! verdict can no longer change.
+//!
+//! Before any search, a part whose values are each written once is decided in O(n log n) by the
+//! polynomial path (`unique`); a part with a few repeated values is searched, and between its
+//! rounds the same path is tried once per way of matching the readers of those values to their
+//! writers, with a budget that grows with the search's steps (`beside`). A search that reaches
+//! the time or memory limit ends `unknown`, saying how far it got.
 
 mod file;
 mod memo;
