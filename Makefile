@@ -46,7 +46,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets --workspace -- -D warnings
 
-## bench: checker timings over the corpus (per file, totals, peak memory) and whole-process figures
+## bench: checker timings over the corpus (per file, totals, peak memory), one-key histories and whole-process figures
 bench: build
 	$(BIN) bench $(CORPUS) --rounds 5
 	@echo; echo "== whole process: all $$(tail -n +2 $(CORPUS)/expected.csv | wc -l) corpus histories, one round"
@@ -61,6 +61,23 @@ bench: build
 		$(CARGO) run --release -q -p faultline-checkers --example gen_history -- \
 			--ops 10000000 --keys 10000 --concurrency 20 --seed 1 $$h.part && mv $$h.part $$h; }
 	/usr/bin/time -f "10M ops: wall %e s, peak %M KiB" $(BIN) check --model cas-register /tmp/faultline-history-10m.jsonl
+	@echo; echo "== one key, every value written once, 25% of writes info, 10% never completing (gen_one_key), valid and with 1% stale reads"
+	@for a in "50 500 0" "50 500 0.01" "200 5000 0" "200 5000 0.01" "1000 100000 0" "1000 100000 0.01"; do set -- $$a; \
+		h=/tmp/faultline-one-key-$$1x$$2-$$3.jsonl; test -s $$h || \
+			$(CARGO) run --release -q -p faultline-checkers --example gen_one_key -- \
+				--processes $$1 --ops $$2 --stale $$3 --seed 1 $$h 2> /dev/null; \
+		/usr/bin/time -f "  wall %e s, peak %M KiB" $(BIN) check --model register --time-limit 60 $$h | head -1 || true; done
+	@echo; echo "== one key: kv append chains (distinct strings), and registers with a few values repeated (--repeat)"
+	@for a in "kv kv-20x300 --workload append --processes 20 --ops 300 --reads 0.1 --info 0.05 --crashed 0" \
+		"kv kv-10x300 --workload append --processes 10 --ops 300 --reads 0.1 --info 0.2 --crashed 0" \
+		"kv kv-50x5000 --workload append --processes 50 --ops 5000" \
+		"register rep1-200x5000 --processes 200 --ops 5000 --repeat 0.01" \
+		"register rep1-200x5000-stale --processes 200 --ops 5000 --repeat 0.01 --stale 0.005" \
+		"register rep20-50x500 --processes 50 --ops 500 --repeat 0.2" \
+		"register jepsen-50x500 --processes 50 --ops 500 --values repeated"; do set -- $$a; \
+		m=$$1; h=/tmp/faultline-one-key-$$2.jsonl; shift 2; test -s $$h || \
+			$(CARGO) run --release -q -p faultline-checkers --example gen_one_key -- $$@ --seed 1 $$h 2> /dev/null; \
+		/usr/bin/time -f "  wall %e s, peak %M KiB" $(BIN) check --model $$m --time-limit 60 $$h | head -1 || true; done
 	@echo; echo "== Elle-style checking: a generated list-append history of 1 million transactions (10 workers, 10 active keys)"
 	@h=/tmp/faultline-txn-1m.jsonl; test -s $$h || { \
 		$(CARGO) run --release -q -p faultline-checkers --example gen_txn -- \

@@ -2,11 +2,14 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faultline_checkers::history::{edn, Format, History, LineMap, ReadOptions, Value};
 use faultline_checkers::linear::{
-    self, Analysis, CheckError, CheckOptions, FileCheckError, PartReport, Validity,
+    self, Analysis, CheckError, CheckOptions, FileCheckError, PartReport, Status, StatusReport,
+    Validity,
 };
 use faultline_checkers::model::{ModelConfig, NilRead, MODEL_NAMES};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -106,6 +109,8 @@ impl Settings {
                 time_limit: args.time_limit.map(Duration::from_secs_f64),
                 memory_limit: args.memory_limit.saturating_mul(1 << 20),
                 all_keys: args.all_keys,
+                polynomial: !args.no_polynomial,
+                ..CheckOptions::default()
             },
         })
     }
@@ -116,6 +121,16 @@ pub fn check_file(
     path: &Path,
     settings: &Settings,
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> FileResult {
+    check_file_telling(path, settings, progress, None)
+}
+
+/// [`check_file`], telling `status` what it is doing as it goes.
+fn check_file_telling(
+    path: &Path,
+    settings: &Settings,
+    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
+    status: Option<Arc<Status>>,
 ) -> FileResult {
     let mut result = FileResult {
         file: path.display().to_string(),
@@ -145,12 +160,16 @@ pub fn check_file(
             NilRead::Absent
         }),
     };
+    let options = CheckOptions {
+        status,
+        ..settings.options.clone()
+    };
     match linear::check_file(
         path,
         &settings.read,
         &settings.model,
         config,
-        &settings.options,
+        &options,
         progress,
     ) {
         Ok(checked) => {
@@ -208,32 +227,39 @@ pub fn run(args: &CheckArgs) -> i32 {
         }
     };
     let started = Instant::now();
-    let bar = progress_bar(args.files.len());
-    // One file: the bar counts its keys (parts) as they are settled.
-    let parts_done = |done: usize, total: usize| {
-        if let Some(b) = &bar {
-            b.set_length(total as u64);
-            b.set_position(done as u64);
+    let terminal = std::io::stderr().is_terminal();
+    let bar = progress_bar(args.files.len(), terminal);
+    let statuses: Vec<Arc<Status>> = args.files.iter().map(|_| Arc::default()).collect();
+    let finished: Vec<AtomicBool> = args.files.iter().map(|_| AtomicBool::new(false)).collect();
+    let all_finished = AtomicBool::new(false);
+    let results: Vec<FileResult> = std::thread::scope(|scope| {
+        if terminal {
+            let watch = Watch {
+                files: &args.files,
+                statuses: &statuses,
+                finished: &finished,
+                all_finished: &all_finished,
+                time_limit: args.time_limit,
+                bar: bar.as_ref(),
+            };
+            scope.spawn(move || watch.run(started));
         }
-    };
-    let part_progress: Option<&(dyn Fn(usize, usize) + Sync)> = if args.files.len() == 1 {
-        Some(&parts_done)
-    } else {
-        None
-    };
-    let results: Vec<FileResult> = args
-        .files
-        .par_iter()
-        .map(|path| {
-            let r = check_file(path, &settings, part_progress);
-            if args.files.len() > 1 {
+        let results = args
+            .files
+            .par_iter()
+            .zip(statuses.par_iter().zip(finished.par_iter()))
+            .map(|(path, (status, finished))| {
+                let r = check_file_telling(path, &settings, None, Some(status.clone()));
+                finished.store(true, Ordering::Relaxed);
                 if let Some(b) = &bar {
                     b.inc(1);
                 }
-            }
-            r
-        })
-        .collect();
+                r
+            })
+            .collect();
+        all_finished.store(true, Ordering::Relaxed);
+        results
+    });
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -253,6 +279,106 @@ pub fn run(args: &CheckArgs) -> i32 {
     exit_code(&results)
 }
 
+/// After this long, a check still running on a terminal says what it is working on.
+const QUIET: Duration = Duration::from_secs(3);
+
+/// Shows, on a terminal, what a check that has run more than [`QUIET`] is working on: the file,
+/// how far it has read, how many keys are settled, and which keys the search is on, how far in.
+struct Watch<'a> {
+    files: &'a [std::path::PathBuf],
+    statuses: &'a [Arc<Status>],
+    finished: &'a [AtomicBool],
+    all_finished: &'a AtomicBool,
+    time_limit: Option<f64>,
+    /// The files bar, when there are several files; else a spinner of our own.
+    bar: Option<&'a ProgressBar>,
+}
+
+impl Watch<'_> {
+    fn run(self, started: Instant) {
+        let mut own = None;
+        while !self.all_finished.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+            if started.elapsed() < QUIET {
+                continue;
+            }
+            let bar = match self.bar {
+                Some(b) => b,
+                None => own.get_or_insert_with(|| spinner(started.elapsed())),
+            };
+            bar.set_message(self.what());
+        }
+        if let Some(b) = own {
+            b.finish_and_clear();
+        }
+    }
+
+    /// What the first unfinished file is doing, in words.
+    fn what(&self) -> String {
+        let unfinished: Vec<usize> = (0..self.files.len())
+            .filter(|&i| !self.finished[i].load(Ordering::Relaxed))
+            .collect();
+        let Some(&i) = unfinished.first() else {
+            return String::new();
+        };
+        let mut line = format!(
+            "{} ({})",
+            doing(&self.statuses[i].report()),
+            self.files[i].display()
+        );
+        if unfinished.len() > 1 {
+            line.push_str(&format!(" (and {} more files)", unfinished.len() - 1));
+        }
+        if self.time_limit.is_none() {
+            line.push_str("; no --time-limit, so it runs until it has an answer");
+        }
+        line
+    }
+}
+
+/// A status in a few words, the most telling first (a narrow terminal cuts the end).
+fn doing(s: &StatusReport) -> String {
+    if !s.read {
+        return format!("reading, {} events so far", s.events_read);
+    }
+    let settled = format!("{} of {} key(s) settled", s.parts_done, s.parts);
+    let shown: Vec<String> = s
+        .searching
+        .iter()
+        .take(2)
+        .map(|(k, _)| {
+            if k.is_empty() {
+                "the history".into()
+            } else {
+                format!("key {k}")
+            }
+        })
+        .collect();
+    if shown.is_empty() {
+        return settled;
+    }
+    let more = match s.searching.len() {
+        n if n > 2 => format!(" and {} more", n - 2),
+        _ => String::new(),
+    };
+    format!(
+        "searching {}{more} ({:.1} M steps, {} MiB of memo); {settled}",
+        shown.join(", "),
+        s.steps as f64 / 1e6,
+        s.memo_bytes >> 20
+    )
+}
+
+/// A spinner whose clock starts `elapsed` ago, when the check began.
+fn spinner(elapsed: Duration) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_elapsed(elapsed);
+    if let Ok(style) = ProgressStyle::with_template("{spinner} checking [{elapsed}] {wide_msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
 /// 65 when any file could not be read or checked, else the worst verdict.
 pub fn exit_code(results: &[FileResult]) -> i32 {
     if results.iter().any(|r| r.error.is_some()) {
@@ -270,13 +396,13 @@ pub fn exit_code(results: &[FileResult]) -> i32 {
     }
 }
 
-fn progress_bar(files: usize) -> Option<ProgressBar> {
-    if files < 2 || !std::io::stderr().is_terminal() {
+fn progress_bar(files: usize, terminal: bool) -> Option<ProgressBar> {
+    if files < 2 || !terminal {
         return None;
     }
     let bar = ProgressBar::new(files as u64);
     if let Ok(style) =
-        ProgressStyle::with_template("{spinner} checking {pos}/{len} files [{elapsed}] {wide_bar}")
+        ProgressStyle::with_template("{spinner} checking {pos}/{len} files [{elapsed}] {wide_msg}")
     {
         bar.set_style(style);
     }
@@ -335,6 +461,70 @@ fn print_text(
         errors,
         elapsed.as_secs_f64()
     )
+}
+
+/// The polynomial path's argument: the clusters, then the real-time facts, named by line.
+fn contradiction(
+    out: &mut impl Write,
+    c: &linear::Contradiction,
+    name: &dyn Fn(usize) -> String,
+) -> std::io::Result<()> {
+    writeln!(out, "    {}.", upper_first(&c.summary))?;
+    for k in &c.clusters {
+        let names: Vec<String> = k.ops.iter().map(|o| name(o.index)).collect();
+        let lines = match names
+            .iter()
+            .map(|n| n.strip_prefix("line "))
+            .collect::<Option<Vec<&str>>>()
+        {
+            Some(numbers) if numbers.len() > 1 => vec![format!("lines {}", numbers.join(", "))],
+            _ => names,
+        };
+        let more = if k.calls > k.ops.len() {
+            format!(", ... {} calls in all", k.calls)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "    Cluster {}: {} ({}{more})",
+            k.name,
+            k.description,
+            lines.join(", ")
+        )?;
+    }
+    for e in &c.edges {
+        let invoked = format!(
+            "process {} {} was invoked ({})",
+            e.invoked.process,
+            e.invoked.op,
+            name(e.invoked.index)
+        );
+        match &e.completed {
+            Some(done) => writeln!(
+                out,
+                "    process {} {} completed ({}) before {invoked}: {}",
+                done.process,
+                done.op,
+                done.completion.map(name).unwrap_or_else(|| "-".into()),
+                e.forces
+            )?,
+            None => writeln!(
+                out,
+                "    the initial value held before {invoked}: {}",
+                e.forces
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn upper_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// How many linearized operations and concurrent operations a text witness lists.
@@ -413,8 +603,19 @@ pub fn explain(out: &mut impl Write, r: &FileResult) -> std::io::Result<()> {
                 }
                 writeln!(out, "  Model states reached: {}", w.states.join("; "))?;
                 writeln!(out, "  Why no order works:")?;
-                for e in w.explanations.iter().take(2 * SHOWN) {
-                    writeln!(out, "    {e}")?;
+                match &w.contradiction {
+                    Some(c) => {
+                        // The model's word on the failing call, then the argument with lines.
+                        for e in w.explanations.iter().filter(|e| e.starts_with("from ")) {
+                            writeln!(out, "    {e}")?;
+                        }
+                        contradiction(out, c, &name)?;
+                    }
+                    None => {
+                        for e in w.explanations.iter().take(2 * SHOWN) {
+                            writeln!(out, "    {e}")?;
+                        }
+                    }
                 }
             }
         }

@@ -315,6 +315,44 @@ mod tests {
     }
 
     #[test]
+    fn the_check_decides_a_key_of_unique_values_that_no_search_could() {
+        // One key: 300 writes of distinct values at once, all timed out, then reads that see
+        // each value in turn and then the first again. Proving that no order explains it would
+        // take a search over subsets of the timed-out writes; the polynomial path needs none.
+        let mut lines = Vec::new();
+        let mut event = |process: u64, kind: &str, f: &str, value: String| {
+            let i = lines.len();
+            lines.push(format!(
+                r#"{{"index":{i},"time":{i},"process":{process},"type":"{kind}","f":"{f}","key":"k0","value":{value}}}"#
+            ));
+        };
+        for p in 0..300 {
+            event(p, "invoke", "write", p.to_string());
+        }
+        for p in 0..300 {
+            event(p, "info", "write", p.to_string());
+        }
+        for v in (0..300).chain([0]) {
+            event(1000, "invoke", "read", "null".into());
+            event(1000, "ok", "read", v.to_string());
+        }
+        let path = std::env::temp_dir().join(format!(
+            "faultline-register-unique-{}.jsonl",
+            std::process::id()
+        ));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let limits = CheckLimits {
+            time_limit: Some(std::time::Duration::from_secs(60)),
+            ..CheckLimits::default()
+        };
+        let workload = RegisterWorkload::new(&WorkloadOptions::default()).unwrap();
+        let verdicts = workload.check(&path, &limits);
+        std::fs::remove_file(&path).unwrap();
+        let verdicts = verdicts.unwrap();
+        assert_eq!(verdicts[0].valid, faultline_checkers::Validity::Invalid);
+    }
+
+    #[test]
     fn a_mix_of_the_wrong_shape_is_a_usage_error() {
         let opts = |mix: &str| WorkloadOptions {
             mix: Some(mix.into()),

@@ -205,8 +205,15 @@ fn history_of(pairs: Vec<Pair>, with_time: bool) -> History {
                 error: p.error.clone(),
             })
         });
+        // A client's ok cas echoes its argument (or carries none), as well-formedness requires.
+        let echoes = p.f == "cas" && p.completion == OpType::Ok && process != Process::Nemesis;
+        let result = if echoes && !p.result.is_nil() {
+            p.invoke_value.clone()
+        } else {
+            p.result.clone()
+        };
         ops.push(op(OpType::Invoke, p.invoke_value.clone(), None));
-        ops.push(op(p.completion, p.result.clone(), extra));
+        ops.push(op(p.completion, result, extra));
         if let (Process::Client(c), OpType::Info) = (process, p.completion) {
             retired.insert(c);
         }

@@ -8,18 +8,33 @@
 //! an `info` (a crashed process is retired; its worker continues under a new number). An invoke
 //! still open at the end of the history is allowed: it reads as `info`. Nemesis ops are exempt:
 //! the nemesis often logs a lone `info`. Indexes must increase strictly, so that they identify ops.
+//!
+//! A `write` or `cas` completes with the value it was invoked with (Jepsen echoes the argument).
+//! An `ok` that names a different value is refused, naming both lines: a checker cannot tell
+//! which of the two the datastore acted on, and taking either silently would judge a history
+//! that may never have happened. A value missing on one side is no contradiction: an `ok` that
+//! carries none (`nil`, or the field left out) says nothing about the argument, and some Jepsen
+//! clients complete writes that way; an invoke that carries none leaves the argument to its
+//! completion (`Call::value` in `model` reads them so). A read's `ok` value is its result, not
+//! an echo, so reads (and every other function) are not compared. Only `ok` is compared: a
+//! `fail` did not happen and an `info`'s value is not used.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::{History, Op, OpType, Process, ReadError};
+use super::{History, Op, OpType, Process, ReadError, Value};
 
 /// Where a client process stands in its invoke/complete cycle.
 enum Stage {
-    /// Its invoke at this line has no completion yet.
-    Pending { line: usize, f: Arc<str> },
+    /// Its invoke at this line has no completion yet; `echo` is the invoke's value when the
+    /// function must complete with it (see the module documentation).
+    Pending {
+        line: usize,
+        f: Arc<str>,
+        echo: Option<Value>,
+    },
     /// Its last op ended in `info` at this line: it must never invoke again.
     Crashed { line: usize },
 }
@@ -60,15 +75,26 @@ impl WellFormed {
             )),
             (OpType::Invoke, None) => {
                 let f = op.f.clone();
-                self.stages.insert(p, Stage::Pending { line, f });
+                let echo = echoes(&f).then(|| op.value.clone());
+                self.stages.insert(p, Stage::Pending { line, f, echo });
                 Ok(())
             }
-            (_, Some(Stage::Pending { line: at, f })) => {
+            (_, Some(Stage::Pending { line: at, f, echo })) => {
                 if *f != op.f {
                     return Err(format!(
                         "{kind} of {} at line {line} by process {p} completes the invoke of {f} at line {at}",
                         op.f
                     ));
+                }
+                if let Some(invoked) = echo {
+                    let both = !op.value.is_nil() && !invoked.is_nil();
+                    if op.kind == OpType::Ok && both && op.value != *invoked {
+                        return Err(format!(
+                            "ok of {f} {} at line {line} by process {p} completes the invoke of {f} {invoked} \
+                             at line {at}: a {f} completes with the value it was invoked with",
+                            op.value
+                        ));
+                    }
                 }
                 if op.kind == OpType::Info {
                     self.stages.insert(p, Stage::Crashed { line });
@@ -82,6 +108,11 @@ impl WellFormed {
             )),
         }
     }
+}
+
+/// The functions whose `ok` echoes the invoke's value: a register's `write` and `cas`.
+fn echoes(f: &str) -> bool {
+    matches!(f, "write" | "cas")
 }
 
 /// Checks the pairing of invokes and completions, and the order of indexes; `path` names the file
@@ -211,6 +242,72 @@ mod tests {
             msg.contains("index 0 does not follow index 0 at line 10"),
             "{msg}"
         );
+    }
+
+    fn valued(ops: &[(u64, OpType, &str, Value)]) -> History {
+        let ops: Vec<Op> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, (p, k, f, v))| Op {
+                index: i as u64,
+                ..Op::new(Process::Client(*p), *k, f, v.clone())
+            })
+            .collect();
+        let lines = (1..=ops.len()).map(|n| n as u32 * 10).collect();
+        History { ops, lines }
+    }
+
+    #[test]
+    fn a_write_completed_with_another_value_names_both_lines() {
+        let (line, msg) = error(&valued(&[
+            (1, Invoke, "write", Value::Int(3)),
+            (1, Ok, "write", Value::Int(4)),
+        ]));
+        assert_eq!(line, 20);
+        assert_eq!(
+            msg,
+            "ok of write 4 at line 20 by process 1 completes the invoke of write 3 at line 10: \
+             a write completes with the value it was invoked with"
+        );
+    }
+
+    #[test]
+    fn a_cas_completed_with_another_pair_is_refused() {
+        let pair = |a, b| Value::Vector(vec![Value::Int(a), Value::Int(b)].into());
+        let (line, msg) = error(&valued(&[
+            (1, Invoke, "cas", pair(1, 2)),
+            (1, Ok, "cas", pair(1, 3)),
+        ]));
+        assert_eq!(line, 20);
+        assert!(msg.contains("invoke of cas [1 2] at line 10"), "{msg}");
+    }
+
+    #[test]
+    fn a_write_with_nil_on_either_side_or_the_same_value_is_well_formed() {
+        let h = valued(&[
+            (1, Invoke, "write", Value::Int(3)),
+            (1, Ok, "write", Value::Nil),
+            (1, Invoke, "write", Value::Int(5)),
+            (1, Ok, "write", Value::Int(5)),
+            // A failed or crashed write's value is not used: not compared.
+            (1, Invoke, "write", Value::Int(6)),
+            (1, Fail, "write", Value::Int(7)),
+            (1, Invoke, "write", Value::Int(8)),
+            (1, Info, "write", Value::Int(9)),
+            // An invoke without a value leaves the argument to the completion.
+            (2, Invoke, "write", Value::Nil),
+            (2, Ok, "write", Value::Int(10)),
+        ]);
+        check_well_formed(&h, Path::new("h")).unwrap();
+    }
+
+    #[test]
+    fn a_read_completes_with_its_result_whatever_its_invoke_said() {
+        let h = valued(&[
+            (1, Invoke, "read", Value::Int(3)),
+            (1, Ok, "read", Value::Int(4)),
+        ]);
+        check_well_formed(&h, Path::new("h")).unwrap();
     }
 
     #[test]

@@ -79,10 +79,17 @@ impl WithModel for Task<'_> {
         let started = Instant::now();
         let mut preparer = Preparer::new(&model, self.options.partition);
         let mut lines = LineMap::default();
+        let status = self.options.status.as_deref();
         let format = read_ops(self.path, self.read, |op, line| {
             lines.push(line);
             preparer.push(&op);
+            if let Some(status) = status {
+                status.read_events(1);
+            }
         })?;
+        if let Some(status) = status {
+            status.reading_over();
+        }
         let events = preparer.events();
         let parts = preparer.finish().map_err(CheckError::Prepare)?;
         let reading = started.elapsed();

@@ -57,6 +57,8 @@ pub struct Limits<'a> {
     pub deadline: Option<Instant>,
     pub memory: MemoryBudget<'a>,
     pub cancelled: &'a (dyn Fn() -> bool + Sync),
+    /// Told the steps taken, for a caller showing progress.
+    pub status: Option<&'a super::Status>,
 }
 
 /// The furthest point the search reached: the call whose return it could not pass.
@@ -71,6 +73,9 @@ pub struct Frontier<S> {
 }
 
 const MAX_FRONTIER_STATES: usize = 8;
+
+/// How many of the history's last ok reads every step is checked against (see `viable`).
+const LAST_READS: usize = 4;
 
 enum ReadFirst {
     Entered,
@@ -94,6 +99,8 @@ pub struct Search<M: Model> {
     returns: Vec<bool>,
     /// For each call: can it never change the state?
     read_only: Vec<bool>,
+    /// The ok read-only calls invoked last, latest first (see [`Search::viable`]).
+    last_reads: Vec<u32>,
     /// True right after a call was linearized: the read-first rule has not been applied yet.
     fresh: bool,
     /// For each unknown-outcome call: the previous one with the same operation (see module docs).
@@ -114,6 +121,8 @@ pub struct Search<M: Model> {
     has_unknown: bool,
     remaining_ok: usize,
     pub steps: u64,
+    /// The most calls linearized at once, in one order: how far the search got.
+    pub deepest: usize,
     pub frontier: Option<Frontier<M::State>>,
     frontier_pos: u32,
     finished: Option<Progress>,
@@ -183,8 +192,14 @@ impl<M: Model> Search<M> {
             .iter()
             .map(|c| part.model.is_read_only(&c.op))
             .collect();
+        let mut last_reads: Vec<u32> = (0..n as u32)
+            .filter(|&c| returns[c as usize] && part.model.is_read_only(&part.calls[c as usize].op))
+            .collect();
+        last_reads.sort_by_key(|&c| std::cmp::Reverse(part.calls[c as usize].invoke));
+        last_reads.truncate(LAST_READS);
         let state = part.model.init();
         Search {
+            last_reads,
             linearized: CallSet::new(n, remaining_ok),
             state,
             stack: Vec::new(),
@@ -195,6 +210,7 @@ impl<M: Model> Search<M> {
             trying_unknown: false,
             has_unknown: remaining_ok < n,
             steps: 0,
+            deepest: 0,
             frontier: None,
             frontier_pos: 0,
             finished: None,
@@ -302,6 +318,7 @@ impl<M: Model> Search<M> {
             alternatives: std::mem::take(alternatives),
             forced,
         });
+        self.deepest = self.deepest.max(self.stack.len());
         self.fresh = true;
         self.trying_unknown = false;
         self.lift(c);
@@ -337,10 +354,29 @@ impl<M: Model> Search<M> {
         false
     }
 
-    /// Whether every pending ok read in the window (invoked, not linearized) could still be
-    /// satisfied after `c` takes the state to `next`. Each of them must be linearized later, so
-    /// if the model says one can no longer be reached, this step leads nowhere.
+    /// Whether every pending ok read in the window (invoked, not linearized), and each of the
+    /// last few ok reads of the history not linearized yet, could still be satisfied after `c`
+    /// takes the state to `next`. Each of them must be linearized later, so if the model says
+    /// one can no longer be reached, this step leads nowhere.
+    ///
+    /// The last reads matter for a kv key of appends: a wrong order of concurrent appends makes
+    /// a string that no later get can grow from, but the window holds no get to tell, and
+    /// without them the search would try every subset and order of the appends before the next
+    /// get is invoked. The last gets of the history are usually the longest, so they refuse the
+    /// most. (Checking them is sound whatever their position: every ok call is linearized at
+    /// some point after this configuration, and `can_reach` never refuses a reachable read.)
     fn viable(&self, c: u32, next: &M::State) -> bool {
+        for &r in &self.last_reads {
+            if r != c
+                && !self.is_linearized(r)
+                && !self
+                    .part
+                    .model
+                    .can_reach(next, &self.part.calls[r as usize].op)
+            {
+                return false;
+            }
+        }
         let mut e = self.next[HEAD as usize];
         while e != NONE {
             let r = (e - 1) / 2;
@@ -442,6 +478,13 @@ impl<M: Model> Search<M> {
                 }
                 if !self.memo.report(&limits.memory) {
                     break memory_stop(limits);
+                }
+                if let Some(status) = limits.status {
+                    let used = limits
+                        .memory
+                        .used
+                        .load(std::sync::atomic::Ordering::Relaxed);
+                    status.stepped(512, used);
                 }
             }
             if self.fresh {

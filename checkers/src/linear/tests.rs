@@ -150,6 +150,9 @@ fn a_time_limit_gives_unknown_not_a_verdict() {
 /// 300 crashed writes of distinct values, all concurrent, then reads that see each value once in
 /// turn and finally the first value again, which no order explains: proving that takes a search
 /// over subsets of the crashed writes, and must end in `unknown` at a limit, not in exhaustion.
+/// (The values being distinct, the polynomial path decides it at once: these tests turn it off
+/// to pin the search's limits, and `the_polynomial_path_decides_what_the_search_cannot` pins
+/// the polynomial path on the same history.)
 fn hundreds_of_crashed_writes() -> History {
     let n = 300;
     let mut ops = Vec::new();
@@ -170,6 +173,7 @@ fn hundreds_of_crashed_writes() -> History {
 fn hundreds_of_concurrent_crashed_writes_end_in_unknown_at_the_time_limit() {
     let options = CheckOptions {
         time_limit: Some(std::time::Duration::from_secs(2)),
+        polynomial: false,
         ..CheckOptions::default()
     };
     let a = check(
@@ -181,7 +185,14 @@ fn hundreds_of_concurrent_crashed_writes_end_in_unknown_at_the_time_limit() {
     .unwrap();
     assert_eq!(a.valid, Validity::Unknown);
     let cause = a.parts[0].cause.as_deref().unwrap_or("");
-    assert!(cause.contains("limit reached"), "{cause}");
+    assert!(cause.contains("limit reached after"), "{cause}");
+    // How far it got: in the cause, and so in the verdict a run ends with.
+    assert!(
+        cause.contains("calls left to order linearized in one order"),
+        "{cause}"
+    );
+    let verdict = a.to_verdict("cas-register");
+    assert_eq!(verdict.unknown_because, [cause.to_string()]);
 }
 
 #[test]
@@ -190,6 +201,7 @@ fn hundreds_of_concurrent_crashed_writes_end_in_unknown_at_the_memory_limit() {
         // A safety net only: the memory limit comes first by far.
         time_limit: Some(std::time::Duration::from_secs(600)),
         memory_limit: 16 << 20,
+        polynomial: false,
         ..CheckOptions::default()
     };
     let a = check(
@@ -207,6 +219,29 @@ fn hundreds_of_concurrent_crashed_writes_end_in_unknown_at_the_memory_limit() {
         "{}",
         a.parts[0].memo_entries
     );
+}
+
+#[test]
+fn the_polynomial_path_decides_what_the_search_cannot() {
+    let a = check(
+        &hundreds_of_crashed_writes(),
+        &cas_register(),
+        &CheckOptions::default(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(a.valid, Validity::Invalid);
+    let part = &a.parts[0];
+    assert!(part.polynomial);
+    assert_eq!(part.steps, 0);
+    let w = part.witness.as_ref().unwrap();
+    // The last read (of 0) is the one that cannot be linearized: its cluster, with the first
+    // read of 0, would have to come both before and after the cluster of 299.
+    assert_eq!(w.op.op, "read 0");
+    assert_eq!(w.op.index, 600 + 2 * 300);
+    let c = w.contradiction.as_ref().unwrap();
+    assert_eq!(c.clusters.len(), 2);
+    assert_eq!(c.edges.len(), 2);
 }
 
 proptest! {

@@ -35,6 +35,61 @@ pub struct Witness {
     pub states: Vec<String>,
     /// Why no step leads on, state by state, in words.
     pub explanations: Vec<String>,
+    /// When the part was decided without a search (a key whose values are each written once,
+    /// see `unique`): the clusters of calls and the real-time facts that no order satisfies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contradiction: Option<Contradiction>,
+}
+
+/// Why no order of a unique-value key's calls linearizes, as the polynomial path proves it:
+/// groups of calls that every linearization keeps together in a fixed order (clusters: a value's
+/// write and the reads that returned it, chained by the compare-and-sets that replaced it), and
+/// the real-time facts (this call completed before that one was invoked) that no order of the
+/// groups can keep at once.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Contradiction {
+    /// The argument, in words and without history positions (the clusters and edges have them).
+    pub summary: String,
+    /// The clusters the argument names, `A`, `B`, ...
+    pub clusters: Vec<ClusterSummary>,
+    /// The real-time facts it rests on.
+    pub edges: Vec<RealTimeEdge>,
+}
+
+/// A group of calls that every linearization keeps together, in this order.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ClusterSummary {
+    /// How the summary and the edges call it: `A`, `B`.
+    pub name: String,
+    /// What it holds, e.g. `write 3 and its 2 reads, then cas 3 -> 4 and its read`.
+    pub description: String,
+    /// Its first calls, in its order (the initial value, which has no call, is not among them).
+    pub ops: Vec<OpSummary>,
+    /// How many calls it holds in all.
+    pub calls: usize,
+}
+
+/// A fact of real time and what it forces: `completed` finished before `invoked` began.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RealTimeEdge {
+    /// `None` for the initial value, which holds before any call is invoked.
+    pub completed: Option<OpSummary>,
+    pub invoked: OpSummary,
+    /// What it forces, e.g. `A before B`.
+    pub forces: String,
+}
+
+impl OpSummary {
+    /// Call `c` of `part`, described by its model.
+    pub(super) fn of<M: Model>(part: &Part<M>, c: usize) -> OpSummary {
+        let call = &part.calls[c];
+        OpSummary {
+            index: call.invoke as usize,
+            completion: call.complete.map(|c| c as usize),
+            process: call.process.to_string(),
+            op: part.model.describe_op(&call.op),
+        }
+    }
 }
 
 impl Witness {
@@ -43,15 +98,7 @@ impl Witness {
         frontier: &Frontier<M::State>,
         events: usize,
     ) -> Witness {
-        let summary = |part: &Part<M>, c: usize| {
-            let call = &part.calls[c];
-            OpSummary {
-                index: call.invoke as usize,
-                completion: call.complete.map(|c| c as usize),
-                process: call.process.to_string(),
-                op: part.model.describe_op(&call.op),
-            }
-        };
+        let summary = |part: &Part<M>, c: usize| OpSummary::of(part, c);
         let failing = &part.calls[frontier.call];
         let until = failing.complete.map_or(events, |c| c as usize);
         let mut on_path = vec![false; part.calls.len()];
@@ -95,6 +142,7 @@ impl Witness {
                 .map(|s| part.model.describe_state(s))
                 .collect(),
             explanations,
+            contradiction: None,
         }
     }
 }

@@ -11,11 +11,14 @@
 //! This is exact, and it matters: appends that a later put overwrites before anyone reads them
 //! would otherwise give one state per order in which they could have run.
 
+mod chains;
+
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use super::{
-    bad_value, unknown_fn, Call, Interner, Model, ModelConfig, ModelError, NilRead, Outcome, Step,
+    bad_value, unknown_fn, Call, Interner, Model, ModelConfig, ModelError, NilRead, Outcome,
+    RegisterView, Step,
 };
 use crate::history::Value;
 
@@ -240,6 +243,11 @@ impl Model for Kv {
                 .puts
                 .get(slot as usize)
                 .is_some_and(|ps| ps.iter().any(|&p| target.starts_with(self.text(p))))
+    }
+
+    /// Append chains of distinct strings as compare-and-sets (see `chains`).
+    fn register_view(&mut self, ops: &[&KvOp], known: &[bool]) -> Option<RegisterView> {
+        self.chains_view(ops, known)
     }
 
     fn describe_op(&self, op: &KvOp) -> String {

@@ -8,6 +8,7 @@
 //! Each search owns its own model instance (`&mut self`), so a model may intern values and cache
 //! results (the kv model memoises string concatenations) without locks.
 
+mod access;
 mod counter;
 mod intern;
 mod kv;
@@ -16,6 +17,7 @@ mod queue;
 mod register;
 mod set;
 
+pub use access::{Access, RegisterView};
 pub use counter::Counter;
 pub use intern::Interner;
 pub use kv::Kv;
@@ -56,11 +58,14 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// The value that describes the operation: the completion's when known (Jepsen completes a
-    /// `cas` or `write` with its argument and a `read` with its result), else the invoke's.
+    /// The argument of a `write` or `cas`: the invoke's value, or the completion's when the
+    /// invoke carries none. Jepsen completes a `write` or `cas` with its argument; one that names
+    /// another value is refused as malformed when the history is read (see
+    /// `history::well_formed`), so the two never disagree in a history read from a file, and in
+    /// one built in memory the invoke, being what the client asked for, wins.
     pub fn value(&self) -> &'a Value {
         match self.outcome {
-            Outcome::Ok(v) if !v.is_nil() || self.input.is_nil() => v,
+            Outcome::Ok(v) if self.input.is_nil() => v,
             _ => self.input,
         }
     }
@@ -154,6 +159,14 @@ pub trait Model: Clone + Send + Sync {
     /// let the engine abandon orders that no later read can agree with.
     fn can_reach(&self, _state: &Self::State, _read: &Self::Op) -> bool {
         true
+    }
+
+    /// The part's calls `ops` as accesses to one register, when this model can say what each
+    /// reads and writes in those terms (see [`RegisterView`] for the contract); `None` (the
+    /// default) when it cannot, and the engine then searches. `known` says which calls have a
+    /// known (ok) outcome. The engine, not the model, checks that the values written are unique.
+    fn register_view(&mut self, _ops: &[&Self::Op], _known: &[bool]) -> Option<RegisterView> {
+        None
     }
 
     /// The heap bytes a state owns beyond `size_of::<State>()` (a queue's elements, say): the
