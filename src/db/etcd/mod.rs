@@ -39,6 +39,7 @@ pub enum ReadConsistencyArg {
 /// etcd's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
 #[command(next_help_heading = "etcd (--db etcd)")]
+#[group(id = "etcd-options")]
 pub struct Options {
     /// How etcd serves reads [default: linearizable].
     #[arg(long, value_enum)]

@@ -49,6 +49,7 @@ const MAX_LAG_SECS: u32 = 10;
 /// Redis's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
 #[command(next_help_heading = "Redis (--db redis)")]
+#[group(id = "redis-options")]
 pub struct Options {
     /// How long the primary may stay silent before a Sentinel considers it down
     /// (Sentinel's down-after-milliseconds) [default: 2000].

@@ -39,6 +39,7 @@ pub const SPEC: DbSpec = DbSpec {
 /// ZooKeeper's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
 #[command(next_help_heading = "ZooKeeper (--db zookeeper)")]
+#[group(id = "zookeeper-options")]
 pub struct Options {
     /// ZooKeeper's tickTime in milliseconds: heartbeats, and the unit of initLimit (10 ticks)
     /// and syncLimit [default: 500].
