@@ -141,6 +141,19 @@ impl Daemon {
         env: &[(&str, String)],
         args: &[String],
     ) -> Result<(), DaemonError> {
+        self.start_as(None, prepare, env, args)
+    }
+
+    /// [`Daemon::start`], the process running as `user` when given (`start-stop-daemon
+    /// --chuid`: servers such as PostgreSQL refuse to run as root). The pidfile and the log
+    /// are still written by root.
+    pub fn start_as(
+        &self,
+        user: Option<&str>,
+        prepare: &str,
+        env: &[(&str, String)],
+        args: &[String],
+    ) -> Result<(), DaemonError> {
         if self.pid()?.is_some() {
             return Ok(());
         }
@@ -158,7 +171,11 @@ impl Daemon {
         }
         cmd = cmd
             .raw("start-stop-daemon --start --background --no-close --make-pidfile --pidfile")
-            .arg(path_str(&self.pidfile))
+            .arg(path_str(&self.pidfile));
+        if let Some(user) = user {
+            cmd = cmd.raw("--chuid").arg(user);
+        }
+        cmd = cmd
             .arg("--exec")
             .arg(&self.exe)
             .arg("--")

@@ -152,6 +152,10 @@ impl Plan {
             mix: args.mix.clone(),
             ops_per_key: args.ops_per_key,
             set_linearizable: args.set_linearizable,
+            key_count: args.key_count,
+            max_txn_length: args.max_txn_length,
+            max_writes_per_key: args.max_writes_per_key,
+            consistency_models: args.consistency_models.clone(),
         })
         .map_err(Usage)
     }

@@ -10,8 +10,11 @@
 
 pub mod generator;
 pub mod invocation;
+pub mod list_append;
 pub mod register;
+pub mod rw_register;
 pub mod set;
+pub mod txn;
 pub mod workload;
 
 pub use faultline_checkers as checkers;
@@ -22,7 +25,12 @@ pub use workload::{
 };
 
 /// Every workload `faultline test --workload` can run.
-pub const WORKLOADS: &[WorkloadSpec] = &[register::SPEC, set::SPEC];
+pub const WORKLOADS: &[WorkloadSpec] = &[
+    register::SPEC,
+    set::SPEC,
+    list_append::SPEC,
+    rw_register::SPEC,
+];
 
 /// The workload called `name`.
 pub fn find(name: &str) -> Option<&'static WorkloadSpec> {
