@@ -304,6 +304,10 @@ impl Postgres {
                     .arg(host)
                     .arg("-p")
                     .arg(PORT.to_string())
+                    .arg("-U")
+                    .arg(USER)
+                    .arg("-d")
+                    .arg(DATABASE)
                     .args(["-t", "2"]),
                 Some(Duration::from_secs(10)),
             )
