@@ -469,7 +469,7 @@ mod tests {
 
     #[test]
     fn the_history_value_is_what_the_elle_checker_reads() {
-        let mops = vec![
+        let mops = [
             MicroOp::Append { key: 3, element: 7 },
             MicroOp::ReadList {
                 key: 3,

@@ -32,7 +32,7 @@ pub const SPEC: DbSpec = DbSpec {
     about: "PostgreSQL 15 (Debian postgresql), a primary on the first node, optional streaming \
             replicas; transactions at --isolation",
     workloads: &[list_append::SPEC.name, rw_register::SPEC.name],
-    packages: &[server::PACKAGE],
+    packages: &[server::PACKAGE, "procps"],
     open,
 };
 

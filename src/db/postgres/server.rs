@@ -177,10 +177,13 @@ impl Postgres {
 
     /// Makes sure the server and its tools are on `node`.
     pub fn install(&self, node: &str) -> Result<(), DbError> {
-        let programs: Vec<Program> = ["postgres", "initdb", "pg_basebackup", "psql", "pg_isready"]
-            .iter()
-            .map(|p| Program::new(bin(p), PACKAGE))
-            .collect();
+        let mut programs: Vec<Program> =
+            ["postgres", "initdb", "pg_basebackup", "psql", "pg_isready"]
+                .iter()
+                .map(|p| Program::new(bin(p), PACKAGE))
+                .collect();
+        // `ps --ppid` finds the server's children for kill and pause.
+        programs.push(Program::new("/bin/ps", "procps"));
         install::ensure(self.node(node)?.remote.as_ref(), &programs)
     }
 
