@@ -367,6 +367,25 @@ mod tests {
         assert_eq!(d.pid().expect("pid"), None);
     }
 
+    /// Servers such as PostgreSQL refuse root: `start_as` runs the process as the user given,
+    /// while the pidfile still names it.
+    #[test]
+    fn a_process_started_as_a_user_runs_as_that_user() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = daemon(dir.path());
+        d.start_as(Some("nobody"), "", &[], &["300".to_string()])
+            .expect("start as nobody");
+        let pid = d.pid().expect("pid").expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("a Uid line");
+        d.kill().expect("kill");
+        assert_ne!(uid, "0", "runs as nobody, not root");
+    }
+
     #[test]
     fn a_process_that_dies_at_once_is_an_error_with_its_log() {
         let dir = tempfile::tempdir().expect("tempdir");
