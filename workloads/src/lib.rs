@@ -8,6 +8,8 @@
 //!
 //! [`WORKLOADS`] is the registry: a new workload is one module here and one line there.
 
+pub mod bank;
+pub mod counter;
 pub mod generator;
 pub mod invocation;
 pub mod list_append;
@@ -15,6 +17,7 @@ pub mod register;
 pub mod rw_register;
 pub mod set;
 pub mod txn;
+pub mod unique_ids;
 pub mod workload;
 
 pub use faultline_checkers as checkers;
@@ -28,6 +31,9 @@ pub use workload::{
 pub const WORKLOADS: &[WorkloadSpec] = &[
     register::SPEC,
     set::SPEC,
+    counter::SPEC,
+    unique_ids::SPEC,
+    bank::SPEC,
     list_append::SPEC,
     rw_register::SPEC,
 ];
