@@ -19,8 +19,8 @@
 //! and every key starts from the empty state, which is what lets the checker infer version
 //! orders of registers. Few active keys and many workers give the contention that isolation
 //! anomalies need. Written values are unique over the whole run (a counter), so every read
-//! names the writes it saw. Elle draws keys from an exponential distribution so that some are
-//! hot and some go through many versions; uniform keeps the generator plain, and
+//! names the writes it saw. Elle can also draw keys from an exponential distribution, so that
+//! some are hot and some go through many versions; uniform keeps the generator plain, and
 //! `--key-count` sets the contention directly.
 
 use std::future::Future;
