@@ -236,6 +236,24 @@ pub struct TestArgs {
     #[arg(long)]
     pub set_linearizable: bool,
 
+    /// Keys in use at once (list-append, rw-register): fewer keys, more contention.
+    #[arg(long, default_value_t = 10)]
+    pub key_count: u64,
+
+    /// Micro-ops per transaction, 1 to this (list-append, rw-register).
+    #[arg(long, default_value_t = 4)]
+    pub max_txn_length: u64,
+
+    /// Writes to a key before it retires for a fresh one (list-append, rw-register).
+    #[arg(long, default_value_t = 16)]
+    pub max_writes_per_key: u64,
+
+    /// The consistency models the history must satisfy, as Elle names them (list-append,
+    /// rw-register): serializable, strict-serializable, snapshot-isolation, repeatable-read,
+    /// read-committed, ... [default: serializable].
+    #[arg(long, value_name = "M[,M..]", value_delimiter = ',')]
+    pub consistency_models: Vec<String>,
+
     /// How many runs; the exit code is the worst of them.
     #[arg(long, default_value_t = 1)]
     pub test_count: u32,

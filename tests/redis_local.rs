@@ -169,6 +169,69 @@ fn the_register_workload_under_partitions_completes_with_a_checkable_history() {
     eprintln!("verdict {code:?}; test took {:?}", started.elapsed());
 }
 
+/// list-append as MULTI/EXEC transactions on the primary, one partition of the primary for
+/// 10 s: the run completes with an Elle verdict, and the history checks again to the same one.
+/// What is found varies (see the README: lost appends show as incompatible-order, G0, G1c);
+/// the verdict is not pinned, since whether a failover loses anything depends on timing.
+#[test]
+fn list_append_transactions_under_a_partitioned_primary_complete_with_a_verdict() {
+    let started = Instant::now();
+    let _guard = ClusterGuard("r-append");
+    let store = tempfile::tempdir().unwrap();
+    let out = run_test(
+        "r-append",
+        store.path(),
+        &[
+            &REDIS[..],
+            &[
+                "--workload",
+                "list-append",
+                "--nemesis",
+                "partition-primary",
+                "--nemesis-interval",
+                "10",
+                "--time-limit",
+                "20",
+                "--key-count",
+                "5",
+            ],
+        ]
+        .concat(),
+    );
+    let all = text(&out);
+    eprintln!("{all}");
+    let code = out.status.code();
+    assert!(matches!(code, Some(0) | Some(1)), "{code:?}: {all}");
+    let run = the_run(store.path());
+    let r = results(&run);
+    assert_eq!(r["valid"], code == Some(0), "{}", r["summary"]);
+    assert_eq!(r["checks"][0]["checker"], "elle", "{}", r["checks"][0]);
+    assert!(
+        r["summary"]["ok"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        r["summary"]
+    );
+    assert!(all.contains("start-partition"), "{all}");
+    let again = e2e::faultline()
+        .args([
+            "check",
+            "--workload",
+            "list-append",
+            "--consistency-models",
+            "serializable",
+        ])
+        .arg(run.join("history.jsonl"))
+        .output()
+        .expect("faultline check");
+    assert_eq!(again.status.code(), code, "{}", text(&again));
+    assert_nothing_left("r-append");
+    eprintln!(
+        "verdict {code:?}: {}; test took {:?}",
+        r["checks"][0]["summary"],
+        started.elapsed()
+    );
+}
+
 /// A seed whose nemesis schedule has each of `faults` within `time_limit` s (faults every
 /// other `interval` s, drawn by the seed): the run mixes the seed as `run::run_once` does, so
 /// should that change, the test fails on a fault that did not happen, never passes quietly.

@@ -141,6 +141,19 @@ impl Daemon {
         env: &[(&str, String)],
         args: &[String],
     ) -> Result<(), DaemonError> {
+        self.start_as(None, prepare, env, args)
+    }
+
+    /// [`Daemon::start`], the process running as `user` when given (`start-stop-daemon
+    /// --chuid`: servers such as PostgreSQL refuse to run as root). The pidfile and the log
+    /// are still written by root.
+    pub fn start_as(
+        &self,
+        user: Option<&str>,
+        prepare: &str,
+        env: &[(&str, String)],
+        args: &[String],
+    ) -> Result<(), DaemonError> {
         if self.pid()?.is_some() {
             return Ok(());
         }
@@ -158,7 +171,11 @@ impl Daemon {
         }
         cmd = cmd
             .raw("start-stop-daemon --start --background --no-close --make-pidfile --pidfile")
-            .arg(path_str(&self.pidfile))
+            .arg(path_str(&self.pidfile));
+        if let Some(user) = user {
+            cmd = cmd.raw("--chuid").arg(user);
+        }
+        cmd = cmd
             .arg("--exec")
             .arg(&self.exe)
             .arg("--")
@@ -348,6 +365,25 @@ mod tests {
         d.resume().expect("resume");
         d.kill().expect("kill");
         assert_eq!(d.pid().expect("pid"), None);
+    }
+
+    /// Servers such as PostgreSQL refuse root: `start_as` runs the process as the user given,
+    /// while the pidfile still names it.
+    #[test]
+    fn a_process_started_as_a_user_runs_as_that_user() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = daemon(dir.path());
+        d.start_as(Some("nobody"), "", &[], &["300".to_string()])
+            .expect("start as nobody");
+        let pid = d.pid().expect("pid").expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("a Uid line");
+        d.kill().expect("kill");
+        assert_ne!(uid, "0", "runs as nobody, not root");
     }
 
     #[test]

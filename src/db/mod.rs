@@ -241,7 +241,7 @@ macro_rules! datastores {
     };
 }
 
-datastores!(etcd, redis, zookeeper);
+datastores!(etcd, postgres, redis, zookeeper);
 
 /// The datastore called `name`.
 pub fn find(name: &str) -> Option<&'static DbSpec> {

@@ -152,6 +152,10 @@ impl Plan {
             mix: args.mix.clone(),
             ops_per_key: args.ops_per_key,
             set_linearizable: args.set_linearizable,
+            key_count: args.key_count,
+            max_txn_length: args.max_txn_length,
+            max_writes_per_key: args.max_writes_per_key,
+            consistency_models: args.consistency_models.clone(),
         })
         .map_err(Usage)
     }
@@ -341,6 +345,47 @@ mod tests {
             (&["--mix", "1,2"][..], "READ,WRITE,CAS"),
             (&["--etcd-binary", "etcd"][..], "absolute path"),
             (&["--test-count", "0"][..], "--test-count"),
+            (
+                &[
+                    "--db",
+                    "postgres",
+                    "--workload",
+                    "list-append",
+                    "--consistency-models",
+                    "serialisable",
+                ][..],
+                "unknown model `serialisable`",
+            ),
+            (
+                &[
+                    "--db",
+                    "postgres",
+                    "--workload",
+                    "rw-register",
+                    "--key-count",
+                    "0",
+                ][..],
+                "--key-count must be at least 1",
+            ),
+            (
+                &[
+                    "--db",
+                    "postgres",
+                    "--workload",
+                    "list-append",
+                    "--pg-replicas",
+                    "5",
+                ][..],
+                "at most 4",
+            ),
+            (
+                &["--db", "postgres", "--workload", "register"][..],
+                "postgres-list-append",
+            ),
+            (
+                &["--isolation", "serializable"][..],
+                "--isolation do(es) not apply to --db etcd",
+            ),
         ] {
             let e = refused(extra);
             assert!(e.contains(says), "{extra:?}: {e}");

@@ -12,8 +12,11 @@ pub mod bank;
 pub mod counter;
 pub mod generator;
 pub mod invocation;
+pub mod list_append;
 pub mod register;
+pub mod rw_register;
 pub mod set;
+pub mod txn;
 pub mod unique_ids;
 pub mod workload;
 
@@ -31,6 +34,8 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
     counter::SPEC,
     unique_ids::SPEC,
     bank::SPEC,
+    list_append::SPEC,
+    rw_register::SPEC,
 ];
 
 /// The workload called `name`.

@@ -74,6 +74,15 @@ pub struct WorkloadOptions {
     pub ops_per_key: u64,
     /// Stale set reads make the set invalid (`--set-linearizable`).
     pub set_linearizable: bool,
+    /// Transactional workloads: keys in use at once (`--key-count`).
+    pub key_count: u64,
+    /// Transactional workloads: micro-ops per transaction, 1 to this (`--max-txn-length`).
+    pub max_txn_length: u64,
+    /// Transactional workloads: writes to a key before it retires (`--max-writes-per-key`).
+    pub max_writes_per_key: u64,
+    /// Transactional workloads: the models the history must satisfy, as Elle names them
+    /// (`--consistency-models`; empty: the workload's default).
+    pub consistency_models: Vec<String>,
 }
 
 impl Default for WorkloadOptions {
@@ -84,6 +93,10 @@ impl Default for WorkloadOptions {
             mix: None,
             ops_per_key: 100,
             set_linearizable: false,
+            key_count: 10,
+            max_txn_length: 4,
+            max_writes_per_key: 16,
+            consistency_models: Vec::new(),
         }
     }
 }

@@ -105,13 +105,44 @@ async fn open(addr: &str, within: Duration) -> Result<MultiplexedConnection, Str
     }
 }
 
+/// What a request sends: one command, or a pipeline (a `MULTI`/`EXEC` transaction).
+#[derive(Clone, Copy)]
+pub enum Request<'a> {
+    Cmd(&'a redis::Cmd),
+    Pipe(&'a redis::Pipeline),
+}
+
+impl<'a> From<&'a redis::Cmd> for Request<'a> {
+    fn from(c: &'a redis::Cmd) -> Self {
+        Request::Cmd(c)
+    }
+}
+
+impl<'a> From<&'a mut redis::Cmd> for Request<'a> {
+    fn from(c: &'a mut redis::Cmd) -> Self {
+        Request::Cmd(c)
+    }
+}
+
+impl<'a> From<&'a redis::Pipeline> for Request<'a> {
+    fn from(p: &'a redis::Pipeline) -> Self {
+        Request::Pipe(p)
+    }
+}
+
 /// Runs `cmd` on `conn` within `within`; `Err(None)` when time ran out.
 async fn query<T: FromRedisValue>(
-    cmd: &redis::Cmd,
+    cmd: impl Into<Request<'_>>,
     conn: &mut MultiplexedConnection,
     within: Duration,
 ) -> Result<T, Option<RedisError>> {
-    match tokio::time::timeout(within, cmd.query_async::<T>(conn)).await {
+    let sent = async {
+        match cmd.into() {
+            Request::Cmd(c) => c.query_async::<T>(conn).await,
+            Request::Pipe(p) => p.query_async::<T>(conn).await,
+        }
+    };
+    match tokio::time::timeout(within, sent).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Some(e)),
         Err(_) => Err(None),
@@ -209,10 +240,10 @@ impl RedisClient {
     }
 
     /// Runs one command on the server of the moment and sorts its failure (module docs).
-    async fn request<T: FromRedisValue>(
+    pub(super) async fn request<T: FromRedisValue>(
         &self,
         what: &str,
-        cmd: &redis::Cmd,
+        cmd: impl Into<Request<'_>>,
     ) -> Result<T, ClientError> {
         // A margin inside the run's own bound, so that the outcome is sorted here.
         let deadline = Instant::now() + self.timeout.mul_f64(0.9);

@@ -1,16 +1,19 @@
 //! Redis 7 with Sentinel (Debian's `redis-server` and `redis-sentinel`): a primary on the first
-//! node, replicas on the others, a Sentinel on every node; the register and set workloads.
+//! node, replicas on the others, a Sentinel on every node; the register, set and list-append
+//! workloads.
 //!
 //! [`config`] writes each node's `redis.conf` and `sentinel.conf`, [`cluster`] is the lifecycle
 //! (set up, start, kill, pause, tear down), [`ready`] reads what the nodes say (ready? which
 //! primary?), [`client`] is the client that finds the primary through its node's Sentinel, with
-//! its sorting of errors. This file joins them into a [`Db`] and holds Redis's options.
+//! its sorting of errors, [`append`] its transactions (`MULTI`/`EXEC`) for list-append. This
+//! file joins them into a [`Db`] and holds Redis's options.
 //!
 //! Redis replicates asynchronously and Sentinel fails over without asking the old primary: a
 //! primary cut off with a minority keeps acknowledging writes from the clients whose Sentinel
 //! still names it, and throws them away when it rejoins as a replica. The set workload under
 //! `partition-primary` shows it (Jepsen found 56% of acknowledged writes lost in 2013).
 
+pub mod append;
 pub mod client;
 pub mod cluster;
 pub mod config;
@@ -20,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use faultline_workloads::{register, set, BoxFuture, Client, ClientError};
+use faultline_workloads::{list_append, register, set, BoxFuture, Client, ClientError};
 
 use super::{Connect, Db, DbContext, DbError, DbOptions, DbSpec};
 pub use client::{RedisClient, Route};
@@ -32,7 +35,7 @@ pub const SPEC: DbSpec = DbSpec {
     name: "redis",
     about: "Redis 7 (Debian redis-server) with a Sentinel on every node; clients find the \
             primary through their node's Sentinel",
-    workloads: &["register", "set"],
+    workloads: &["register", "set", list_append::SPEC.name],
     packages: &["redis-server", "redis-sentinel"],
     open,
 };
@@ -198,6 +201,7 @@ impl RedisDb {
         let kind = match workload {
             "register" => Kind::Register,
             "set" => Kind::Set,
+            w if w == list_append::SPEC.name => Kind::ListAppend,
             other => {
                 return Err(DbError::Unsupported(format!(
                     "redis has no client for the {other} workload"
@@ -283,6 +287,7 @@ impl Db for RedisDb {
 enum Kind {
     Register,
     Set,
+    ListAppend,
 }
 
 /// Makes a worker's (or a final read's) client on one route.
@@ -299,6 +304,7 @@ impl Connect for Connector {
             Ok(match self.kind {
                 Kind::Register => register::client(c),
                 Kind::Set => set::client(c),
+                Kind::ListAppend => list_append::client(c),
             })
         })
     }
