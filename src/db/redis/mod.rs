@@ -47,7 +47,10 @@ const FAILOVER_TIMEOUT_MS: u64 = 10_000;
 const MAX_LAG_SECS: u32 = 10;
 
 /// Redis's options.
-#[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
+#[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+// Every datastore's struct is called `Options`: clap's group of each would clash.
+#[group(skip)]
 #[command(next_help_heading = "Redis (--db redis)")]
 pub struct Options {
     /// How long the primary may stay silent before a Sentinel considers it down
@@ -180,6 +183,9 @@ fn open(context: &DbContext, options: &DbOptions) -> Result<Arc<dyn Db>, String>
         }
         redis = redis.with_server_binary(binary);
     }
+    if let Some(clock) = &context.fake_clock {
+        redis = redis.with_fake_clock(clock.clone());
+    }
     Ok(Arc::new(RedisDb {
         redis,
         op_timeout: context.op_timeout,
@@ -255,6 +261,12 @@ impl Db for RedisDb {
 
     fn version(&self) -> Result<String, DbError> {
         self.redis.version()
+    }
+
+    /// Redis and Sentinel are C programs: libfaketime moves their clock (both processes of a
+    /// node follow its control file).
+    fn clock_faults(&self) -> Result<(), String> {
+        Ok(())
     }
 
     /// A worker's client finds the primary through `node`'s Sentinel.
