@@ -196,7 +196,8 @@ pub struct TestArgs {
     #[arg(long, default_value = "one", value_name = "TARGETS")]
     pub nemesis_targets: String,
 
-    /// Seconds between fault events (a fault lasts one interval, then one interval of calm).
+    /// Seconds between fault events (periodic schedule: faults for one interval, then one
+    /// interval of calm; random and burst schedules draw their stretches around it).
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub nemesis_interval: f64,
 

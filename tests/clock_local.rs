@@ -567,6 +567,48 @@ fn a_panic_during_a_clock_bump_still_resets_every_clock() {
     assert_clocks_reset("ck-rp", 3);
 }
 
+/// Ctrl-C while every clock is 5 s behind: the run stops, heals (every clock back at zero) and
+/// keeps its history.
+#[test]
+fn ctrl_c_during_a_clock_bump_resets_every_clock() {
+    let _guard = ClusterGuard("ck-ri");
+    let store = tempfile::tempdir().unwrap();
+    let run = Running::start(
+        "ck-ri",
+        store.path(),
+        &[
+            "--db",
+            "redis",
+            "--workload",
+            "set",
+            "--nemesis",
+            "clock-bump",
+            "--clock-bump-ms=-5000",
+            "--nemesis-targets",
+            "all",
+            "--nemesis-interval",
+            "3",
+            "--time-limit",
+            "60",
+        ],
+        &[],
+    );
+    let bump = run.wait_for_event("start-clock-bump", 0, Duration::from_secs(120));
+    assert_eq!(ms(&bump, "n2"), -5000.0);
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(
+        unsafe { libc::kill(run.child.id() as i32, libc::SIGINT) },
+        0
+    );
+    let dir = run.dir();
+    let (code, said) = run.finish();
+    assert!(matches!(code, Some(0..=2)), "{said}");
+    assert!(said.contains("interrupted"), "{said}");
+    assert_clocks_reset("ck-ri", 3);
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    assert!(history.contains("\"heal-all\""), "healing is recorded");
+}
+
 /// The nemesis events of a stored run, without their times: what the schedule did.
 fn nemesis_events(run: &Path) -> Vec<(String, Value)> {
     std::fs::read_to_string(run.join("history.jsonl"))
