@@ -235,10 +235,14 @@ fn etcd_under_libfaketime_keeps_the_machines_time() {
     let dir = tempfile::tempdir().unwrap();
     let rc = dir.path().join("offset");
     std::fs::write(&rc, "+3600\n").unwrap();
-    let lib = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
+    // Under the multiarch directory of this machine's architecture.
+    let lib = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
         .expect("libfaketime installed (make install-deps)");
+    let lib = lib.to_str().unwrap();
     let env = [
         ("LD_PRELOAD", lib),
         ("FAKETIME_TIMESTAMP_FILE", rc.to_str().unwrap()),
