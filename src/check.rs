@@ -46,36 +46,6 @@ pub struct FileResult {
     pub lines: Option<LineMap>,
 }
 
-impl FileResult {
-    /// A run's result in the shape the text report uses; line numbers are those of the
-    /// history.jsonl the recorder wrote (one event per line).
-    /// A run's result, from its history as read back from `path` (so lines are the file's).
-    pub fn for_run(path: std::path::PathBuf, analysis: &Analysis, history: History) -> FileResult {
-        FileResult {
-            file: path.display().to_string(),
-            valid: analysis.valid,
-            error: None,
-            format: Some("jsonl"),
-            model: faultline_workloads::register::MODEL.to_string(),
-            ops: history.len(),
-            calls: analysis.calls,
-            parts: analysis.parts.len(),
-            read_ms: 0.0,
-            check_ms: 0.0,
-            steps: analysis.parts.iter().map(|p| p.steps).sum(),
-            configurations: analysis.parts.iter().map(|p| p.memo_entries).sum(),
-            failures: analysis
-                .failures()
-                .filter(|p| p.valid == Validity::Invalid)
-                .cloned()
-                .collect(),
-            analysis: None,
-            history: Some(history),
-            lines: None,
-        }
-    }
-}
-
 fn format_name(f: Format) -> &'static str {
     match f {
         Format::Jsonl => "jsonl",
@@ -212,8 +182,23 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs `faultline check`; returns the exit code.
 pub fn run(args: &CheckArgs) -> i32 {
-    if args.workload.is_some() {
+    if let Some(w) = args.workload.as_deref() {
+        if crate::check_workload::WORKLOADS.contains(&w) {
+            if args.html.is_some() {
+                eprintln!("faultline check: --html draws transactional anomalies (list-append, rw-register)");
+                return exit::USAGE;
+            }
+            return crate::check_workload::run(args, w);
+        }
         return crate::check_txn::run(args);
+    }
+    if args.html.is_some() {
+        eprintln!(
+            "faultline check: --html draws transactional anomalies and needs --workload \
+             list-append or rw-register (a register history's anomaly pages come with \
+             `faultline test` runs and `faultline report`)"
+        );
+        return exit::USAGE;
     }
     let settings = match Settings::from_args(args) {
         Ok(s) => s,

@@ -32,7 +32,10 @@ struct FileVerdict {
 fn options(args: &CheckArgs) -> Result<(ElleOptions, ReadOptions), String> {
     let name = args.workload.as_deref().unwrap_or_default();
     let workload = Workload::parse(name).ok_or_else(|| {
-        format!("unknown workload `{name}`; the transactional workloads are list-append and rw-register")
+        format!(
+            "unknown workload `{name}`; --workload takes list-append, rw-register, {}",
+            crate::check_workload::WORKLOADS.join(", ")
+        )
     })?;
     let mut o = ElleOptions::new(workload);
     if !args.consistency_models.is_empty() {
@@ -110,6 +113,12 @@ pub fn run(args: &CheckArgs) -> i32 {
             return exit::INTERNAL;
         }
     }
+    if let Some(dir) = &args.html {
+        if let Err(e) = write_pages(dir, &results) {
+            eprintln!("faultline check: {e}");
+            return exit::CANT_CREATE;
+        }
+    }
     if results.iter().any(|r| r.error.is_some()) {
         return exit::BAD_INPUT;
     }
@@ -124,6 +133,24 @@ pub fn run(args: &CheckArgs) -> i32 {
         Validity::Invalid => exit::INVALID,
         Validity::Unknown => exit::UNKNOWN,
     }
+}
+
+/// `--html DIR`: a page per checked history, named after its file; prints each page's path.
+fn write_pages(dir: &Path, results: &[FileVerdict]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for r in results {
+        let Some(v) = &r.verdict else { continue };
+        let detail = serde_json::from_value::<ElleDetail>(v.detail.clone()).unwrap_or_default();
+        let name = Path::new(&r.file)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "history".into());
+        let path = dir.join(format!("{name}.html"));
+        let html = crate::report::elle_page::render(v, &detail, "");
+        std::fs::write(&path, html).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("{}", path.display());
+    }
+    Ok(())
 }
 
 fn check_one(path: &Path, read: &ReadOptions, options: &ElleOptions) -> FileVerdict {

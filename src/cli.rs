@@ -123,8 +123,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Check transactions for isolation anomalies, Elle-style, instead of linearizability:
-    /// `list-append` or `rw-register` (values are micro-ops like ["append", 5, 3], ["r", 5, [1]]).
+    /// Check a workload's history instead of linearizability: transactions for isolation
+    /// anomalies, Elle-style (`list-append`, `rw-register`: values are micro-ops like
+    /// ["append", 5, 3], ["r", 5, [1]]), or `set`, `counter`, `unique-ids`, `bank` with their
+    /// checkers (Jepsen's `set-full`, `counter`, `unique-ids`, `bank`).
     #[arg(long, value_name = "WORKLOAD")]
     pub workload: Option<String>,
 
@@ -145,6 +147,11 @@ pub struct CheckArgs {
     /// rw-register: assume each key is linearizable (real-time order orders versions).
     #[arg(long)]
     pub linearizable_keys: bool,
+
+    /// With --workload: write a page per history into DIR (`<file name>.html`) drawing each
+    /// anomaly's cycle as a graph of its transactions, edge by edge.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -374,4 +381,16 @@ pub struct CompareArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only in debug builds, and only when it is parsed:
+    /// two datastores' option structs once shared the group name `Options`, which made every
+    /// debug `faultline test` panic while release builds (and CI) ran fine. This runs the checks
+    /// in every profile.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::command().debug_assert();
+    }
 }

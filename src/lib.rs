@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod check;
 pub mod check_txn;
+pub mod check_workload;
 pub mod cli;
 pub mod cluster;
 pub mod control;

@@ -286,3 +286,44 @@ fn a_malformed_transaction_exits_65_and_bad_flags_64() {
         assert_eq!(faultline(args).status.code(), Some(64), "{args:?}");
     }
 }
+
+#[test]
+fn html_draws_each_transactional_history_and_needs_a_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("pages");
+    let h = regression("elle-la-g-nonadjacent.edn");
+    let o = faultline(&[
+        "check",
+        "--workload",
+        "list-append",
+        "--html",
+        pages.to_str().unwrap(),
+        &h,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let page = std::fs::read_to_string(pages.join("elle-la-g-nonadjacent.edn.html")).unwrap();
+    assert!(page.contains("<svg") && page.contains("G-nonadjacent 1"));
+    assert_eq!(page.matches("marker-end").count(), 4, "four edges drawn");
+
+    let o = faultline(&["check", "--html", pages.to_str().unwrap(), &h]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs --workload"));
+}
+
+#[test]
+fn jepsen_bank_and_counter_histories_check_with_their_workloads_checker() {
+    let o = faultline(&[
+        "check",
+        "--workload",
+        "bank",
+        &fixture("bank-wrong-total.edn"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("sums to 95, not 100"), "{}", stdout(&o));
+
+    let o = faultline(&["check", "--workload", "counter", &fixture("counter-ok.edn")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    let o = faultline(&["check", "--workload", "nope", &fixture("counter-ok.edn")]);
+    assert_eq!(o.status.code(), Some(64));
+}

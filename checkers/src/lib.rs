@@ -17,11 +17,14 @@
 //! readers are fuzzed (`history/robustness_tests.rs`, `history/corruption_tests.rs`), and every
 //! broken input worth keeping is a case of `tests/regressions/`.
 
+pub mod bank;
+pub mod counter;
 pub mod elle;
 pub mod history;
 pub mod linear;
 pub mod model;
 pub mod set;
+pub mod unique_ids;
 pub mod verdict;
 
 pub use verdict::{Anomaly, Validity, Verdict};

@@ -12,6 +12,7 @@
 
 pub mod anomaly;
 pub mod clock_plot;
+pub mod elle_page;
 pub mod html;
 pub mod nemesis_windows;
 pub mod plots;
@@ -20,6 +21,8 @@ pub mod set_page;
 pub mod situation;
 pub mod store_index;
 pub mod timeline;
+pub mod totals_page;
+pub mod value_plot;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -81,6 +84,18 @@ pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles> {
         .and_then(|r| r.check(set_page::CHECKER))
     {
         anomalies.extend(set_page::write(run_dir, &history, set)?);
+    }
+    for checker in totals_page::CHECKERS {
+        if let Some(v) = records.results.as_ref().and_then(|r| r.check(checker)) {
+            anomalies.extend(totals_page::write(run_dir, &history, v)?);
+        }
+    }
+    if let Some(txns) = records
+        .results
+        .as_ref()
+        .and_then(|r| r.check(elle_page::CHECKER))
+    {
+        anomalies.extend(elle_page::write(run_dir, txns)?);
     }
     let timeline = timeline::write_pages(run_dir, &history, &calls)?;
     plots::write_plots(&history, run_dir)?;

@@ -1,11 +1,13 @@
 //! The set checker's page: every element's story over time, with the fault windows shaded.
 //!
-//! One row per element (in order of addition): a bar from its add's invoke to its completion,
-//! coloured by how the add ended; a dot for each read that began after the element was known and
-//! missed it (a stale read, or the last reads of a lost element); and the element's outcome as
-//! the row's colour at the right. Lost elements are what a reader looks for first, so they are
-//! listed above the drawing with their stories in words. Large sets are drawn in full: an
-//! element is one pixel row when there are thousands.
+//! One row per element: a bar from its add's invoke to the moment it was known, coloured by the
+//! element's outcome; a dot for the last read that began after the element was known and missed
+//! it (a stale read, or the last reads of a lost element). Rows are grouped by outcome, the
+//! anomalies first (lost, unexpected, duplicated, stale, then the rest), each group in order of
+//! addition and labelled at the left: the first screen shows what went wrong and when, and where
+//! the faults were. Large sets are drawn in full in a drawing of bounded height: with thousands
+//! of elements a row is a fraction of a pixel, and each group still shows as a band. The
+//! anomalous elements are also listed below with their stories in words.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -22,7 +24,9 @@ use super::{write_file, ReportError, Result};
 /// The checker whose verdict this page draws.
 pub const CHECKER: &str = set::CHECKER;
 
-const LEFT: f64 = 60.0;
+const LEFT: f64 = 130.0;
+/// The drawing's height for large sets, in pixels; small sets get up to 12 px per element.
+const PLOT_HEIGHT: f64 = 640.0;
 const WIDTH: f64 = 1000.0;
 
 fn outcome_colour(o: Outcome) -> &'static str {
@@ -79,7 +83,16 @@ fn render(history: &History, result: &set::SetResult) -> String {
         .max(1);
     let x = |t: i64| LEFT + (t as f64 / end as f64 * WIDTH).clamp(0.0, WIDTH);
     let n = result.elements.len().max(1);
-    let row = (600.0 / n as f64).clamp(1.0, 12.0);
+    let row = (PLOT_HEIGHT / n as f64).min(12.0);
+    // Anomalies first, each outcome's elements in order of addition.
+    let rank = |o: Outcome| {
+        Outcome::ALL
+            .iter()
+            .position(|a| *a == o)
+            .unwrap_or(usize::MAX)
+    };
+    let mut order: Vec<&set::Element> = result.elements.iter().collect();
+    order.sort_by_key(|e| (rank(e.outcome), e.add_time.unwrap_or(i64::MAX)));
     let top = 24.0;
     let height = top + row * n as f64 + 20.0;
     // Reads by invoke index, for the dots of reads that missed a known element.
@@ -114,9 +127,30 @@ fn render(history: &History, result: &set::SetResult) -> String {
             t as f64 / 1e9
         );
     }
-    for (i, e) in result.elements.iter().enumerate() {
+    let mut group_start = 0;
+    for (i, e) in order.iter().enumerate() {
         let y = top + row * i as f64;
         let colour = outcome_colour(e.outcome);
+        if order.get(i + 1).map(|next| next.outcome) != Some(e.outcome) {
+            // The group's label, centred on its band (at least one text line tall).
+            let y0 = top + row * group_start as f64;
+            let _ = writeln!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{colour}\">{} {}</text>",
+                LEFT - 6.0,
+                (y0 + (y + row - y0) / 2.0 + 4.0).max(y0 + 10.0),
+                e.outcome.name(),
+                i + 1 - group_start
+            );
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\" stroke-width=\"0.5\" />",
+                LEFT + WIDTH,
+                y + row,
+                y + row
+            );
+            group_start = i + 1;
+        }
         if let Some(t0) = e.add_time {
             let t1 = e.known_time.unwrap_or(end);
             let _ = writeln!(
@@ -124,7 +158,7 @@ fn render(history: &History, result: &set::SetResult) -> String {
                 "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{}</title></rect>",
                 x(t0),
                 (x(t1) - x(t0)).max(1.0),
-                row.max(1.0),
+                row,
                 escape(&set::explain(e))
             );
         }
@@ -134,7 +168,7 @@ fn render(history: &History, result: &set::SetResult) -> String {
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{:.1}\" fill=\"#000\"><title>element {} missing from the read begun at {:.3} s</title></circle>",
                 x(*t),
                 y + row / 2.0,
-                (row / 2.0).max(1.5),
+                (row / 2.0).max(0.8),
                 escape(&e.element),
                 *t as f64 / 1e9
             );
@@ -143,7 +177,7 @@ fn render(history: &History, result: &set::SetResult) -> String {
             svg,
             "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"8\" height=\"{:.1}\" fill=\"{colour}\" />",
             LEFT + WIDTH + 6.0,
-            row.max(1.0)
+            row
         );
     }
     svg.push_str("</svg>\n");
@@ -180,7 +214,7 @@ fn render(history: &History, result: &set::SetResult) -> String {
             o.name()
         );
     }
-    body.push_str("<span>bar: from the add's invoke until the element was known; black dot: the last read that missed it; shaded: faults</span></p>\n");
+    body.push_str("<span>one row per element, grouped by outcome; bar: from the add's invoke until the element was known; black dot: the last read that missed it; shaded: faults</span></p>\n");
     body.push_str(&svg);
     for o in [
         Outcome::Lost,

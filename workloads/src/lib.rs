@@ -8,10 +8,13 @@
 //!
 //! [`WORKLOADS`] is the registry: a new workload is one module here and one line there.
 
+pub mod bank;
+pub mod counter;
 pub mod generator;
 pub mod invocation;
 pub mod register;
 pub mod set;
+pub mod unique_ids;
 pub mod workload;
 
 pub use faultline_checkers as checkers;
@@ -22,7 +25,13 @@ pub use workload::{
 };
 
 /// Every workload `faultline test --workload` can run.
-pub const WORKLOADS: &[WorkloadSpec] = &[register::SPEC, set::SPEC];
+pub const WORKLOADS: &[WorkloadSpec] = &[
+    register::SPEC,
+    set::SPEC,
+    counter::SPEC,
+    unique_ids::SPEC,
+    bank::SPEC,
+];
 
 /// The workload called `name`.
 pub fn find(name: &str) -> Option<&'static WorkloadSpec> {

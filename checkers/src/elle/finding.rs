@@ -20,6 +20,9 @@ pub struct Finding {
     pub lines: Vec<String>,
     /// For a cycle, its steps (`txns` in cycle order); empty otherwise.
     pub steps: Vec<Step>,
+    /// For a cycle, the key each step's dependency is on (none for process and real-time
+    /// steps), as the explanation found it: two transactions may share several keys.
+    pub step_keys: Vec<Option<Key>>,
     /// For a cycle, whether no shorter one of its kind exists in its component.
     pub shortest: bool,
 }
@@ -37,6 +40,7 @@ impl Finding {
             txns,
             lines,
             steps: Vec::new(),
+            step_keys: Vec::new(),
             shortest: false,
         }
     }

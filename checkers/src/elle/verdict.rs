@@ -29,6 +29,7 @@ pub fn cycle_finding(
          all exists",
         step_names(&cycle.steps)
     )];
+    let mut step_keys = Vec::with_capacity(n);
     for (i, s) in cycle.steps.iter().enumerate() {
         let (an, bn) = (name(i), name((i + 1) % n));
         let text = explain_step(
@@ -40,6 +41,7 @@ pub fn cycle_finding(
             entries_of,
             versions_of,
         );
+        step_keys.push(text.as_ref().and_then(|(k, _)| *k));
         lines.push(text.map_or_else(
             || format!("{an} precedes {bn}: {}", kind_name(s.kind)),
             |(_, t)| t,
@@ -51,6 +53,7 @@ pub fn cycle_finding(
         txns: order,
         lines,
         steps: cycle.steps.clone(),
+        step_keys,
         shortest: cycle.shortest,
     }
 }
@@ -172,6 +175,9 @@ fn key_of_step(txns: &Txns, f: &Finding, i: usize, _w: Workload) -> Option<Strin
     let s = f.steps[i];
     if s.kind == PROCESS || s.kind == REALTIME {
         return None;
+    }
+    if let Some(Some(k)) = f.step_keys.get(i) {
+        return Some(finding::key(txns, *k));
     }
     let keys = |t: TxnId| txns.mops(t).iter().map(Mop::key).collect::<Vec<_>>();
     let (ka, kb) = (keys(s.from), keys(s.to));

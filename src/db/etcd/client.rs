@@ -75,7 +75,7 @@ impl Default for Timeouts {
 /// call works on a clone of the underlying gRPC client (clones share one HTTP/2 connection).
 #[derive(Clone)]
 pub struct EtcdClient {
-    client: Client,
+    pub(super) client: Client,
     endpoint: String,
     consistency: ReadConsistency,
     timeouts: Timeouts,
@@ -146,13 +146,21 @@ impl EtcdClient {
         &self.endpoint
     }
 
+    /// Get options for a read served as `--read-consistency` says.
+    pub(super) fn read_options(&self) -> GetOptions {
+        match self.consistency {
+            ReadConsistency::Linearizable => GetOptions::new(),
+            ReadConsistency::Serializable => GetOptions::new().with_serializable(),
+        }
+    }
+
     /// How this client's reads are served, for the test's record.
     pub fn consistency(&self) -> ReadConsistency {
         self.consistency
     }
 
     /// Runs one request under the request timeout and sorts its failure.
-    async fn request<T, F>(&self, what: &str, call: F) -> Result<T, ClientError>
+    pub(super) async fn request<T, F>(&self, what: &str, call: F) -> Result<T, ClientError>
     where
         F: Future<Output = Result<T, etcd_client::Error>>,
     {

@@ -1,17 +1,21 @@
-//! etcd (Debian's `etcd-server` 3.4): one member per node, the register workload over gRPC.
+//! etcd (Debian's `etcd-server` 3.4): one member per node; register, counter, unique-ids and
+//! bank workloads over gRPC.
 //!
 //! [`cluster`] is the lifecycle (set up, start, stop, kill, pause, wipe, leader), [`client`]
-//! the register client with its sorting of errors into definite and indefinite. This file
-//! joins them into a [`Db`] and holds etcd's command-line options.
+//! the connection to one member with the register client and its sorting of errors into
+//! definite and indefinite, [`counting`] the counter and unique-ids clients, [`accounts`] the
+//! bank client. This file joins them into a [`Db`] and holds etcd's command-line options.
 
+pub mod accounts;
 pub mod client;
 pub mod cluster;
+pub mod counting;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use faultline_workloads::{register, BoxFuture, Client, ClientError};
+use faultline_workloads::{bank, counter, register, unique_ids, BoxFuture, Client, ClientError};
 
 use super::{Connect, Db, DbContext, DbError, DbOptions, DbSpec};
 pub use client::{EtcdClient, ReadConsistency, Timeouts};
@@ -21,7 +25,7 @@ pub use cluster::{Etcd, EtcdMember, ETCDCTL_BIN, ETCD_BIN};
 pub const SPEC: DbSpec = DbSpec {
     name: "etcd",
     about: "etcd 3.4 (Debian etcd-server), one member per node; reads linearizable or serializable",
-    workloads: &["register"],
+    workloads: &["register", "counter", "unique-ids", "bank"],
     packages: &["etcd-server", "etcd-client"],
     open,
 };
@@ -39,9 +43,8 @@ pub enum ReadConsistencyArg {
 /// etcd's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
-// Every datastore's struct is called `Options`: clap's group of each would clash.
-#[group(skip)]
 #[command(next_help_heading = "etcd (--db etcd)")]
+#[group(id = "etcd-options")]
 pub struct Options {
     /// How etcd serves reads [default: linearizable].
     #[arg(long, value_enum)]
@@ -160,7 +163,13 @@ impl Db for EtcdDb {
 
     fn connector(&self, workload: &str, node: &str) -> Result<Box<dyn Connect>, DbError> {
         match workload {
-            "register" => Ok(Box::new(RegisterConnector {
+            "register" | "counter" | "unique-ids" | "bank" => Ok(Box::new(EtcdConnector {
+                workload: match workload {
+                    "register" => register::client::<EtcdClient>,
+                    "counter" => counter::client::<EtcdClient>,
+                    "unique-ids" => unique_ids::client::<EtcdClient>,
+                    _ => bank::client::<EtcdClient>,
+                },
                 endpoint: self.etcd.client_url(node)?,
                 consistency: self.consistency,
                 timeouts: self.timeouts,
@@ -183,18 +192,20 @@ impl Db for EtcdDb {
     }
 }
 
-/// Connects a register worker to one member.
-struct RegisterConnector {
+/// Connects a worker to one member, with the workload's client.
+struct EtcdConnector {
+    /// Wraps the connection as the workload's client.
+    workload: fn(EtcdClient) -> Box<dyn Client>,
     endpoint: String,
     consistency: ReadConsistency,
     timeouts: Timeouts,
 }
 
-impl Connect for RegisterConnector {
+impl Connect for EtcdConnector {
     fn connect(&self) -> BoxFuture<'_, Result<Box<dyn Client>, ClientError>> {
         Box::pin(async move {
             let c = EtcdClient::connect(&self.endpoint, self.consistency, self.timeouts).await?;
-            Ok(register::client(c))
+            Ok((self.workload)(c))
         })
     }
 }

@@ -49,9 +49,8 @@ const MAX_LAG_SECS: u32 = 10;
 /// Redis's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
-// Every datastore's struct is called `Options`: clap's group of each would clash.
-#[group(skip)]
 #[command(next_help_heading = "Redis (--db redis)")]
+#[group(id = "redis-options")]
 pub struct Options {
     /// How long the primary may stay silent before a Sentinel considers it down
     /// (Sentinel's down-after-milliseconds) [default: 2000].

@@ -39,9 +39,8 @@ pub const SPEC: DbSpec = DbSpec {
 /// ZooKeeper's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
-// Every datastore's struct is called `Options`: clap's group of each would clash.
-#[group(skip)]
 #[command(next_help_heading = "ZooKeeper (--db zookeeper)")]
+#[group(id = "zookeeper-options")]
 pub struct Options {
     /// ZooKeeper's tickTime in milliseconds: heartbeats, and the unit of initLimit (10 ticks)
     /// and syncLimit [default: 500].
