@@ -6,7 +6,8 @@ BIN := target/release/faultline
 
 # Debian packages the build, the local cluster and a test run need.
 DEB_PACKAGES := build-essential pkg-config libssl-dev libfontconfig1-dev protobuf-compiler libprotobuf-dev \
-	etcd-server etcd-client redis-server redis-sentinel zookeeper default-jre-headless postgresql procps openssh-server iptables iproute2 time
+	etcd-server etcd-client redis-server redis-sentinel zookeeper default-jre-headless postgresql procps openssh-server iptables iproute2 time \
+	faketime libfaketime
 # And what only the test suite needs: a browser to look at the report pages.
 TEST_DEB_PACKAGES := chromium
 

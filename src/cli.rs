@@ -36,6 +36,10 @@ pub enum Command {
     /// the `latency` fault, started by the nemesis inside a node. Needs root.
     #[command(hide = true)]
     Delayer(crate::delayer::DelayerArgs),
+    /// Rewrite a node's libfaketime control file for a while (a clock strobe or skew): the
+    /// process behind those faults, started by the nemesis on the node.
+    #[command(hide = true)]
+    ClockDriver(crate::nemesis::clock_driver::ClockDriverArgs),
     /// Regenerate the HTML pages of a stored run (`report RUN_DIR`), or with `--index` the
     /// index of every run in a store (`report --index results`).
     Report(ReportArgs),
@@ -188,7 +192,9 @@ pub struct BenchArgs {
     pub concurrency: u64,
 }
 
-#[derive(Args, Debug, Clone)]
+/// `faultline test`'s options. test.json records them whole, so that `--replay` can run the
+/// same test again.
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TestArgs {
     /// The datastore (see the list below).
     #[arg(long, default_value = "etcd")]
@@ -207,9 +213,22 @@ pub struct TestArgs {
     #[arg(long, default_value = "one", value_name = "TARGETS")]
     pub nemesis_targets: String,
 
-    /// Seconds between fault events (a fault lasts one interval, then one interval of calm).
+    /// Seconds between fault events (periodic schedule: faults for one interval, then one
+    /// interval of calm; random and burst schedules draw their stretches around it).
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub nemesis_interval: f64,
+
+    /// When faults come: periodic (an interval of faults, an interval of calm, ...), random
+    /// (stretches of 1/4 to 7/4 of the interval, drawn by the seed) or burst (3 to 6 short
+    /// faults in a row, then two intervals of calm).
+    #[arg(long, default_value = "periodic", value_name = "SCHEDULE")]
+    pub nemesis_schedule: String,
+
+    /// How many of the --nemesis kinds start together in each fault period (drawn by the
+    /// seed): a number, or `all` (e.g. `--nemesis partition-random-halves,kill
+    /// --nemesis-at-once all`).
+    #[arg(long, default_value = "1", value_name = "N")]
+    pub nemesis_at_once: String,
 
     /// Seconds of workload.
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
@@ -261,6 +280,11 @@ pub struct TestArgs {
     /// Seed of every random choice (default: from the clock; recorded in test.json).
     #[arg(long)]
     pub seed: Option<u64>,
+
+    /// Run a stored run again: every option and the seed from RUN_DIR/test.json, so the same
+    /// fault schedule (only --store and --junit may be given with it).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub replay: Option<PathBuf>,
 
     /// Milliseconds before a client operation is given up as `info`.
     #[arg(long, default_value_t = 1000)]
@@ -326,6 +350,9 @@ pub struct TestArgs {
     /// Also write the runs' verdicts as JUnit XML to this file (for CI).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub clock: crate::nemesis::clock::ClockOptions,
 
     #[command(flatten)]
     pub db_options: crate::db::DbOptions,

@@ -4,7 +4,9 @@
 //! the work lives there and in the `faultline-workloads` and `faultline-checkers` crates.
 
 use clap::FromArgMatches;
-use faultline::{bench, check, cli, cluster, control, delayer, exit, report, run, store, web};
+use faultline::{
+    bench, check, cli, cluster, control, delayer, exit, nemesis, report, run, store, web,
+};
 
 fn main() {
     // Before any thread exists: the environment may only be changed while nothing reads it.
@@ -37,6 +39,7 @@ fn main() {
         cli::Command::Serve(args) => web::serve::run(&args),
         cli::Command::Compare(args) => web::compare::run(&args),
         cli::Command::Delayer(args) => delayer::run(&args),
+        cli::Command::ClockDriver(args) => nemesis::clock_driver::run(&args),
         cli::Command::Report(args) => report::run(&args.path, args.index),
         cli::Command::Cluster(args) => match cluster::cmd::run(&args) {
             Ok(code) => code,

@@ -11,6 +11,7 @@
 //! the local cluster every node shares one PID space.
 
 pub mod daemon;
+pub mod faketime;
 pub mod install;
 
 use std::path::PathBuf;
@@ -117,6 +118,10 @@ pub struct DbContext {
     pub workload: &'static str,
     /// How long a client operation may take before it is given up as `info`.
     pub op_timeout: Duration,
+    /// When the run has clock faults: start every process whose clock the nemesis moves under
+    /// libfaketime, following its node's control file ([`faketime::FakeClock::env`]). `None`:
+    /// start them as they are.
+    pub fake_clock: Option<Arc<faketime::FakeClock>>,
 }
 
 /// Builds a worker's client, again after a failed connection.
@@ -159,6 +164,14 @@ pub trait Db: Send + Sync {
 
     /// The datastore's version, as a node reports it.
     fn version(&self) -> Result<String, DbError>;
+
+    /// Whether clock faults reach this datastore: `Ok` if its processes read the clock through
+    /// the C library, so that libfaketime moves it, and it starts them under libfaketime when
+    /// its [`DbContext::fake_clock`] says so; `Err` says why not. A run refuses clock faults on
+    /// a datastore they do not reach rather than pretend.
+    fn clock_faults(&self) -> Result<(), String> {
+        Err("this datastore does not start its processes under libfaketime".into())
+    }
 
     /// A connector for a worker of `workload` bound to `node`.
     fn connector(&self, workload: &str, node: &str) -> Result<Box<dyn Connect>, DbError>;
@@ -204,7 +217,8 @@ macro_rules! datastores {
         $(pub mod $db;)*
 
         /// The options of every datastore, each under its own heading in `--help`.
-        #[derive(clap::Args, Debug, Clone, Default)]
+        #[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+        #[serde(default)]
         pub struct DbOptions {
             $(
                 #[command(flatten)]

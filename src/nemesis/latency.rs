@@ -76,7 +76,11 @@ pub fn stop_delayer_command(node: &Node) -> Cmd {
 }
 
 /// Makes sure the delayer binary exists at `exe` on `node`, uploading this one if it does not.
-fn ensure_binary(node: &Node, exe: &Path, timeout: Duration) -> Result<(), NemesisError> {
+pub(super) fn ensure_binary(
+    node: &Node,
+    exe: &Path,
+    timeout: Duration,
+) -> Result<(), NemesisError> {
     let test = Cmd::new("test").arg("-x").arg(exe.to_string_lossy());
     if node.remote.exec(&test, Some(timeout))?.success() {
         return Ok(());

@@ -6,15 +6,20 @@
 //! (it also runs when the `Nemesis` is dropped). Process faults (kill, pause) belong to the
 //! datastore, which implements [`ProcessFaults`]; the nemesis only decides and remembers.
 //!
+//! Clock faults move the clock a node's datastore processes see ([`clock`]), through libfaketime.
+//!
 //! Each action returns a [`FaultEvent`], the `f` and `value` of the `"process": "nemesis"` entry
 //! the harness writes to the history.
 
+pub mod clock;
+pub mod clock_driver;
+pub mod fault;
 pub mod grudge;
 pub mod latency;
 pub mod partition;
 pub mod schedule;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,7 +28,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::control::ControlError;
+use crate::db::faketime::FakeClock;
 use crate::db::Db;
+pub use clock::ClockChange;
 pub use grudge::Grudge;
 pub use partition::Node;
 pub use schedule::{Fault, FaultTarget, Phase, PrimaryAction, Step, Targets};
@@ -73,14 +80,21 @@ pub enum NemesisError {
     /// A packet-loss probability outside 0..=1.
     #[error("packet loss probability {0} is not within 0..=1")]
     Probability(f64),
-    /// The faultline binary, which runs as the latency delayer, could not be located.
-    #[error("node {node}: cannot start latency: the faultline binary's path is unknown: {source}")]
+    /// The faultline binary, which runs as the latency delayer and the clock driver, could not
+    /// be located.
+    #[error("node {node}: cannot start the node's helper (latency delayer, clock driver): the faultline binary's path is unknown: {source}")]
     DelayerBinary {
         /// The node.
         node: String,
         /// Why `current_exe` failed.
         #[source]
         source: std::io::Error,
+    },
+    /// A clock fault was asked for, but the run did not start the datastore under libfaketime.
+    #[error("node {node}: cannot move its clock: the datastore was not started under libfaketime")]
+    NoClock {
+        /// The node.
+        node: String,
     },
     /// Several nodes failed; each error is kept.
     #[error("{} failures: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
@@ -165,12 +179,22 @@ impl FaultEvent {
             ),
             (Phase::Start, FaultTarget::Kill(nodes)) => Self::new("kill", node_list(nodes)),
             (Phase::Start, FaultTarget::Pause(nodes)) => Self::new("pause", node_list(nodes)),
+            (Phase::Start, FaultTarget::Clock { nodes, change }) => {
+                change.planned_start_event(nodes)
+            }
+            (Phase::Stop, FaultTarget::Clock { nodes, .. }) => clock::reset_event(nodes),
             (phase, FaultTarget::Primary { action, .. }) => {
                 let f = match (phase, action) {
                     (Phase::Start, PrimaryAction::Kill) => "kill",
                     (Phase::Stop, PrimaryAction::Kill) => "restart",
                     (Phase::Start, PrimaryAction::Pause) => "pause",
                     (Phase::Stop, PrimaryAction::Pause) => "resume",
+                    (Phase::Start, PrimaryAction::Clock(change)) => {
+                        let mut value = change.describe();
+                        value["nodes"] = json!("primary");
+                        return Self::new(&format!("start-{}", change.name()), value);
+                    }
+                    (Phase::Stop, PrimaryAction::Clock(_)) => "clock-reset",
                     (Phase::Start, _) => "start-partition",
                     (Phase::Stop, _) => "stop-partition",
                 };
@@ -210,6 +234,8 @@ pub struct Active {
     pub killed: BTreeSet<String>,
     /// Nodes that may have a latency delayer running.
     pub latency: BTreeSet<String>,
+    /// Nodes whose clock may be moved, or have a clock driver running.
+    pub clock: BTreeSet<String>,
 }
 
 impl Active {
@@ -219,6 +245,7 @@ impl Active {
             && self.paused.is_empty()
             && self.killed.is_empty()
             && self.latency.is_empty()
+            && self.clock.is_empty()
     }
 }
 
@@ -232,6 +259,10 @@ pub struct Nemesis {
     timeout: Duration,
     delayer_exe: Option<PathBuf>,
     active: Mutex<Active>,
+    /// The nodes' libfaketime control files, when the run has clock faults.
+    clock: Option<Arc<FakeClock>>,
+    /// Each node's clock offset as last set, in ms.
+    clock_offsets: Mutex<BTreeMap<String, f64>>,
 }
 
 impl Nemesis {
@@ -246,7 +277,15 @@ impl Nemesis {
             timeout: Nemesis::DEFAULT_TIMEOUT,
             delayer_exe: None,
             active: Mutex::new(Active::default()),
+            clock: None,
+            clock_offsets: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Adds clock faults: the datastore's processes follow the control files of `clock`.
+    pub fn with_clock(mut self, clock: Arc<FakeClock>) -> Nemesis {
+        self.clock = Some(clock);
+        self
     }
 
     /// Adds the datastore's process faults.
@@ -261,8 +300,8 @@ impl Nemesis {
         self
     }
 
-    /// Runs the latency delayer from `exe` (default: this process's own binary, which is
-    /// faultline itself; tests, whose binary is not, pass faultline's).
+    /// Runs the latency delayer and the clock driver from `exe` (default: this process's own
+    /// binary, which is faultline itself; tests, whose binary is not, pass faultline's).
     pub fn with_delayer_exe(mut self, exe: PathBuf) -> Nemesis {
         self.delayer_exe = Some(exe);
         self
@@ -361,13 +400,7 @@ impl Nemesis {
     /// Delays every packet `node` receives by `delay`.
     pub fn latency(&self, node: &str, delay: Duration) -> Result<FaultEvent, NemesisError> {
         let target = self.node(node)?;
-        let exe = match &self.delayer_exe {
-            Some(exe) => exe.clone(),
-            None => std::env::current_exe().map_err(|source| NemesisError::DelayerBinary {
-                node: node.to_string(),
-                source,
-            })?,
-        };
+        let exe = self.helper_exe(node)?;
         {
             // The queue rule is a faultline iptables rule like any other network fault's.
             let mut active = self.lock();
@@ -460,6 +493,7 @@ impl Nemesis {
             FaultTarget::Kill(nodes) => self.on_each(nodes, "kill", |n| self.kill(n)),
             FaultTarget::Pause(nodes) => self.on_each(nodes, "pause", |n| self.pause(n)),
             FaultTarget::Latency { node, delay } => self.latency(node, *delay),
+            FaultTarget::Clock { nodes, change } => self.change_clock(nodes, change),
             FaultTarget::Primary { .. } => {
                 let resolved = self.resolve(target)?;
                 self.start(&resolved)
@@ -489,6 +523,7 @@ impl Nemesis {
             PrimaryAction::Kill => "kill",
             PrimaryAction::Pause => "pause",
             PrimaryAction::Isolate | PrimaryAction::IsolateWithMinority => "a partition",
+            PrimaryAction::Clock(_) => "a clock fault",
         };
         let process = self
             .process
@@ -511,6 +546,10 @@ impl Nemesis {
         Ok(match action {
             PrimaryAction::Kill => FaultTarget::Kill(vec![primary]),
             PrimaryAction::Pause => FaultTarget::Pause(vec![primary]),
+            PrimaryAction::Clock(change) => FaultTarget::Clock {
+                nodes: vec![primary],
+                change: *change,
+            },
             PrimaryAction::Isolate => FaultTarget::Partition(Grudge::isolate(&names, &[primary])),
             PrimaryAction::IsolateWithMinority => {
                 let mut rng = faultline_workloads::generator::Rng::new(*seed);
@@ -539,13 +578,15 @@ impl Nemesis {
             FaultTarget::Kill(nodes) => self.on_each(nodes, "restart", |n| self.restart(n)),
             FaultTarget::Pause(nodes) => self.on_each(nodes, "resume", |n| self.resume(n)),
             FaultTarget::Latency { node, .. } => self.stop_latency(node),
+            FaultTarget::Clock { nodes, .. } => self.reset_clocks(nodes),
             // Never started as such (`start` resolves it): heal whatever it may have become.
             FaultTarget::Primary { .. } => self.heal_all(),
         }
     }
 
     /// Undoes every fault this nemesis may have left active: resumes paused nodes, restarts
-    /// killed ones, stops latency delayers and flushes the faultline chain on every node it touched. Every node is
+    /// killed ones, stops latency delayers and flushes the faultline chain on every node it
+    /// touched, and, when the run has clock faults, resets every node's clock. Every node is
     /// attempted even when others fail; the error lists every failure. Idempotent: what was
     /// healed is forgotten, what failed is tried again next time.
     pub fn heal_all(&self) -> Result<FaultEvent, NemesisError> {
@@ -562,6 +603,7 @@ impl Nemesis {
             self.stop_latency(node).map(|_| ())
         }));
         results.push(self.heal_network().map(|_| ()));
+        results.push(self.heal_clocks());
         partition::all_ok(results)?;
         Ok(FaultEvent::new("heal-all", serde_json::Value::Null))
     }

@@ -11,6 +11,7 @@
 //! All text from the history and the results is escaped ([`html::escape`]).
 
 pub mod anomaly;
+pub mod clock_plot;
 pub mod elle_page;
 pub mod html;
 pub mod nemesis_windows;
@@ -98,6 +99,7 @@ pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles> {
     }
     let timeline = timeline::write_pages(run_dir, &history, &calls)?;
     plots::write_plots(&history, run_dir)?;
+    clock_plot::write(&history, run_dir)?;
     let index = run_index::write(
         run_dir,
         &run_index::RunFacts {

@@ -6,7 +6,8 @@
 //! fault opens its window and the first event of its undoing closes it, so a nemesis that writes both
 //! an invoke and a completion for one action is read the same as one that writes a single event.
 //! A fault still open at the end of the history, or closed only by `heal-all`, ends at the last
-//! event's time: `heal-all` is the run's final cleanup, not a fault of its own.
+//! event's time: `heal-all` is the run's final cleanup, not a fault of its own. `clock-reset`
+//! closes the clock faults (`clock-bump`, `clock-strobe`, `clock-skew`) open at the time.
 
 use faultline_checkers::history::{History, Op, Value};
 
@@ -27,6 +28,8 @@ pub struct FaultWindow {
 enum Action<'a> {
     Open(&'a str),
     Close(&'a str),
+    /// Closes every open fault whose kind starts with this.
+    CloseAll(&'a str),
     HealAll,
     Ignore,
 }
@@ -43,6 +46,7 @@ fn action(f: &str) -> Action<'_> {
         "restart" => Action::Close("kill"),
         "pause" => Action::Open("pause"),
         "resume" => Action::Close("pause"),
+        "clock-reset" => Action::CloseAll("clock-"),
         "heal-all" => Action::HealAll,
         _ => Action::Ignore,
     }
@@ -71,6 +75,14 @@ pub fn fault_windows(history: &History) -> Vec<FaultWindow> {
             Action::Close(kind) => {
                 if let Some(i) = open.iter().position(|(k, _, _)| k == kind) {
                     let (kind, start_s, label) = open.remove(i);
+                    windows.push(window(kind, start_s, at, label));
+                }
+            }
+            Action::CloseAll(prefix) => {
+                let (closed, still): (Vec<_>, Vec<_>) =
+                    open.drain(..).partition(|(k, _, _)| k.starts_with(prefix));
+                open = still;
+                for (kind, start_s, label) in closed {
                     windows.push(window(kind, start_s, at, label));
                 }
             }
@@ -108,7 +120,9 @@ fn label(kind: &str, op: &Op) -> String {
         Value::Str(s) | Value::Keyword(s) => Some(s.to_string()),
         _ => None,
     };
-    let nodes: Option<Vec<String>> = match &op.value {
+    // A clock event names its nodes in a map.
+    let value = op.value.get("nodes").unwrap_or(&op.value);
+    let nodes: Option<Vec<String>> = match value {
         Value::Vector(items) if !items.is_empty() => items.iter().map(name).collect(),
         v => name(v).map(|n| vec![n]),
     };
@@ -169,6 +183,34 @@ mod tests {
                 ("packet-loss".into(), 4.0, 6.0),
             ]
         );
+    }
+
+    #[test]
+    fn clock_faults_are_windows_closed_by_their_reset() {
+        let bump = faultline_checkers::history::value_from_json(serde_json::json!({
+            "delta_ms": 250, "nodes": ["n2"], "clock_offsets_ms": {"n2": 250.0}
+        }))
+        .unwrap();
+        let h = History::from_ops(vec![
+            op(
+                1.0,
+                Process::Nemesis,
+                OpType::Info,
+                "start-clock-bump",
+                bump,
+            ),
+            nemesis(2.0, "start-partition"),
+            nemesis(3.0, "clock-reset"),
+            nemesis(4.0, "stop-partition"),
+        ]);
+        assert_eq!(
+            spans(&h),
+            vec![
+                ("clock-bump".into(), 1.0, 3.0),
+                ("partition".into(), 2.0, 4.0)
+            ]
+        );
+        assert_eq!(fault_windows(&h)[0].label, "clock-bump n2");
     }
 
     #[test]

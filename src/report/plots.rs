@@ -26,7 +26,7 @@ use super::nemesis_windows::{fault_windows, FaultWindow};
 pub const PLOT_SIZE: (u32, u32) = (1280, 640);
 /// The panel at the right of each plot that holds its legend.
 const LEGEND_WIDTH: u32 = 210;
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 /// The quantiles of `latency-quantiles.png`; `1.0` is the maximum.
 const QUANTILES: [f64; 4] = [0.5, 0.95, 0.99, 1.0];
@@ -75,14 +75,14 @@ pub fn write_plots(history: &History, dir: &Path) -> Result<Vec<PathBuf>, PlotEr
     Ok(written)
 }
 
-fn register_embedded_font() -> Result<(), PlotError> {
+pub(super) fn register_embedded_font() -> Result<(), PlotError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok =
         *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, DEJAVU_SANS).is_ok());
     ok.then_some(()).ok_or(PlotError::Font)
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(super) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 /// Draws one plot of a run onto a blank picture; the error is plotters', as text.
 type DrawPlot = fn(&Run, &Area) -> Result<(), String>;
 
@@ -302,10 +302,11 @@ fn covered_s(end_s: f64, b: usize, bucket: f64) -> f64 {
     }
 }
 
-type Chart<'a, 'b, Y> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
+pub(super) type Chart<'a, 'b, Y> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
 type LogChart<'a, 'b> = Chart<'a, 'b, LogCoord<f64>>;
 
-fn split<'a>(root: &Area<'a>) -> Result<(Area<'a>, Area<'a>), String> {
+pub(super) fn split<'a>(root: &Area<'a>) -> Result<(Area<'a>, Area<'a>), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     Ok(root.split_horizontally(PLOT_SIZE.0 - LEGEND_WIDTH))
 }
@@ -381,7 +382,7 @@ where
 }
 
 /// Shades each fault window from `lo` to `hi` and names its kind at the top.
-fn draw_windows<Y>(
+pub(super) fn draw_windows<Y>(
     chart: &mut Chart<'_, '_, Y>,
     windows: &[FaultWindow],
     lo: f64,
@@ -488,13 +489,14 @@ fn quantile_label(q: f64) -> String {
     }
 }
 
-fn fault_colour(kind: &str) -> RGBColor {
+pub(super) fn fault_colour(kind: &str) -> RGBColor {
     match kind {
         "partition" => RGBColor(90, 90, 90),
         "packet-loss" => RGBColor(188, 128, 0),
         "latency" => RGBColor(148, 103, 189),
         "kill" => RGBColor(200, 30, 30),
         "pause" => RGBColor(23, 130, 190),
+        k if k.starts_with("clock-") => RGBColor(0, 150, 136),
         _ => RGBColor(60, 140, 60),
     }
 }
@@ -504,13 +506,13 @@ fn seconds_label(s: f64) -> String {
 }
 
 /// What stands before a legend entry's text.
-enum Swatch {
+pub(super) enum Swatch {
     Marker(usize, RGBColor),
     Line(RGBColor),
     Band(RGBColor),
 }
 
-type LegendSection = (&'static str, Vec<(Swatch, String)>);
+pub(super) type LegendSection = (&'static str, Vec<(Swatch, String)>);
 
 fn f_entries(run: &Run) -> Vec<(Swatch, String)> {
     let fs = run.fs.iter().enumerate();
@@ -530,7 +532,7 @@ fn fault_entries(run: &Run) -> Vec<(Swatch, String)> {
 }
 
 /// Draws the legend's sections top to bottom in the panel at the right of the chart.
-fn draw_legend(area: &Area, sections: &[LegendSection]) -> Result<(), String> {
+pub(super) fn draw_legend(area: &Area, sections: &[LegendSection]) -> Result<(), String> {
     let text = |s: &str, at: (i32, i32), size: i32| {
         area.draw(&Text::new(s.to_owned(), at, (FONT, size)))
             .map_err(|e| e.to_string())

@@ -24,10 +24,11 @@ pub struct RunFacts<'a> {
 }
 
 /// The plots the run may have stored, with their captions.
-const PLOTS: [(&str, &str); 3] = [
+const PLOTS: [(&str, &str); 4] = [
     ("latency-raw.png", "Latency of every operation"),
     ("latency-quantiles.png", "Latency quantiles"),
     ("rate.png", "Throughput"),
+    (super::clock_plot::FILE, "Clock offset of each node"),
 ];
 
 /// Writes `index.html` into `run_dir`; returns its path.
@@ -258,10 +259,20 @@ pub fn test_fields(test: &TestRecord) -> Vec<(String, String)> {
         (
             "nemesis".into(),
             format!(
-                "{} every {} s, targets {}",
+                "{} every {} s, targets {}{}",
                 test.nemesis.join(","),
                 test.nemesis_interval_s,
-                test.nemesis_targets
+                test.nemesis_targets,
+                if test.nemesis_schedule.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", {} schedule, {} at once, {} steps",
+                        test.nemesis_schedule,
+                        test.nemesis_at_once,
+                        test.schedule.len()
+                    )
+                }
             ),
         ),
         ("time limit".into(), format!("{} s", test.time_limit_s)),

@@ -35,6 +35,8 @@ pub fn record_fault(recorder: &Recorder, event: &FaultEvent, error: Option<Strin
 /// Follows the schedule; returns the errors it met (the run goes on: a fault that failed to
 /// start is recorded as such, and healing at the end covers whatever half-happened). A fault
 /// aimed at the primary is resolved when it starts, and its stop undoes what it became.
+/// When `stop` comes (the workload ended, or an interrupt), no further fault starts; stops
+/// already due still run.
 pub async fn nemesis_loop(
     steps: Vec<Step>,
     nemesis: Arc<Nemesis>,
@@ -47,12 +49,19 @@ pub async fn nemesis_loop(
     // What each scheduled target turned into when it started (the primary of the moment).
     let mut resolved: HashMap<usize, FaultTarget> = HashMap::new();
     let mut started_as: Vec<(FaultTarget, usize)> = Vec::new();
+    let mut ended = false;
     for (i, step) in steps.into_iter().enumerate() {
-        tokio::select! {
-            _ = tokio::time::sleep_until((start + step.at).into()) => {}
-            _ = stop.changed() => return errors,
+        ended = ended || *stop.borrow();
+        if !ended {
+            ended = tokio::select! {
+                _ = tokio::time::sleep_until((start + step.at).into()) => false,
+                changed = stop.changed() => changed.is_err() || *stop.borrow(),
+            };
         }
-        if *stop.borrow() {
+        // Once the workload has ended, nothing new starts; but a stop that is due (the last
+        // period's, cut at the time limit, which is when the workers end) still runs, so that
+        // a run and its replay end their histories alike rather than by a race.
+        if ended && !(step.phase == Phase::Stop && start.elapsed() >= step.at) {
             return errors;
         }
         let target = match step.phase {

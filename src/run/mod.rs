@@ -19,6 +19,7 @@ mod nodes;
 pub mod overhead;
 pub mod plan;
 mod recorder;
+pub mod replay;
 mod summary;
 mod worker;
 
@@ -35,9 +36,10 @@ use tokio::sync::watch;
 
 use crate::cli::TestArgs;
 use crate::db::daemon::each;
+use crate::db::faketime::FakeClock;
 use crate::db::{Db, DbError};
 use crate::exit;
-use crate::nemesis::schedule::schedule;
+use crate::nemesis::schedule::{plan as plan_schedule, Step};
 use crate::nemesis::{DbFaults, Nemesis};
 use crate::store::records::{NodeRecord, SshRecord};
 use crate::store::{ResultsRecord, RunDir, TestRecord, LOG, NODE_LOGS};
@@ -68,6 +70,20 @@ fn panic_hook(phase: &str) {
 
 /// Runs `faultline test`; returns the exit code (the worst over `--test-count` runs).
 pub fn run(args: &TestArgs) -> i32 {
+    let replayed;
+    let args = match &args.replay {
+        Some(dir) => match replay::replay_args(dir, args) {
+            Ok(a) => {
+                replayed = a;
+                &replayed
+            }
+            Err(e) => {
+                eprintln!("faultline test: {e}");
+                return exit::USAGE;
+            }
+        },
+        None => args,
+    };
     let plan = match Plan::new(args) {
         Ok(plan) => plan,
         Err(e) => {
@@ -217,11 +233,24 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
     if controlled {
         nodes.check_reachable().await?;
     }
+    // With clock faults, the datastore starts under libfaketime, following these files.
+    let fake_clock = (controlled && plan.has_clock_faults()).then(|| {
+        Arc::new(FakeClock::new(
+            &args.cluster,
+            args.clock.clock_fake_monotonic,
+        ))
+    });
     let db = (plan.db.open)(
-        &plan.db_context(args, nodes.db_nodes(), seed),
+        &plan.db_context(args, nodes.db_nodes(), seed, fake_clock.clone()),
         &args.db_options,
     )
     .map_err(Usage)?;
+    // The whole fault schedule, drawn before anything runs, so that test.json records it.
+    let steps = plan_schedule(
+        &plan.schedule_spec(),
+        &nodes.names(),
+        seed ^ 0x6e656d65736973,
+    );
     let version = if controlled {
         let db = db.clone();
         match tokio::task::spawn_blocking(move || db.version()).await? {
@@ -231,12 +260,17 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
     } else {
         "not known (--dummy-ssh)".to_string()
     };
-    dir.write_test(&test_record(args, plan, &*workload, seed, &nodes, &version))
-        .map_err(|e| CantCreate(format!("{e:#}")))?;
+    dir.write_test(&test_record(
+        args, plan, &*workload, seed, &nodes, &version, &steps,
+    ))
+    .map_err(|e| CantCreate(format!("{e:#}")))?;
 
-    let nemesis = Arc::new(
-        Nemesis::new(nodes.nemesis_nodes()).with_process_faults(Arc::new(DbFaults(db.clone()))),
-    );
+    let mut nemesis =
+        Nemesis::new(nodes.nemesis_nodes()).with_process_faults(Arc::new(DbFaults(db.clone())));
+    if let Some(clock) = &fake_clock {
+        nemesis = nemesis.with_clock(clock.clone());
+    }
+    let nemesis = Arc::new(nemesis);
     let teardown = Arc::new(Teardown {
         db: db.clone(),
         nodes: nodes.names(),
@@ -271,8 +305,12 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
     let mut not_ready: Option<String> = None;
     if controlled {
         log.say(&format!("setting up {} on every node", plan.db.name));
-        let (db2, names) = (db.clone(), nodes.names());
+        let (db2, names, remotes) = (db.clone(), nodes.names(), nodes.remotes());
+        let clock = fake_clock.clone();
         let setup = tokio::task::spawn_blocking(move || {
+            if let Some(clock) = &clock {
+                DbError::gather(each(&remotes, |(n, r)| clock.prepare(n, r.as_ref())))?;
+            }
             DbError::gather(each(&names, |n| db2.setup(n)))?;
             db2.await_ready(READY_TIMEOUT)
         })
@@ -314,10 +352,13 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
                 "none".to_string()
             } else {
                 format!(
-                    "{} every {:.1} s, targets {}",
+                    "{} ({} at once), {} schedule around {:.1} s, targets {}, {} steps",
                     args.nemesis.join(","),
+                    plan.at_once.name(),
+                    plan.schedule.name(),
                     plan.nemesis_interval.as_secs_f64(),
-                    plan.targets.name()
+                    plan.targets.name(),
+                    steps.len()
                 )
             }
         ));
@@ -333,16 +374,8 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
                 stop_rx.clone(),
             )));
         }
-        let steps = schedule(
-            &plan.faults,
-            plan.targets,
-            &nodes.names(),
-            plan.nemesis_interval,
-            plan.time_limit,
-            seed ^ 0x6e656d65736973,
-        );
         let nemesis_task = tokio::spawn(faults::nemesis_loop(
-            steps,
+            steps.clone(),
             nemesis.clone(),
             recorder.clone(),
             workload_start,
@@ -593,6 +626,7 @@ fn test_record(
     seed: u64,
     nodes: &NodeSet,
     version: &str,
+    steps: &[Step],
 ) -> TestRecord {
     let secrets = crate::control::secret::ssh_secrets();
     TestRecord {
@@ -605,6 +639,16 @@ fn test_record(
         nemesis: args.nemesis.clone(),
         nemesis_targets: plan.targets.name().to_string(),
         nemesis_interval_s: plan.nemesis_interval.as_secs_f64(),
+        nemesis_schedule: plan.schedule.name().to_string(),
+        nemesis_at_once: plan.at_once.name(),
+        clock: if plan.has_clock_faults() {
+            serde_json::to_value(&args.clock).unwrap_or_default()
+        } else {
+            serde_json::Value::Null
+        },
+        schedule: steps.iter().map(Step::to_json).collect(),
+        args: serde_json::to_value(args).unwrap_or_default(),
+        replay_of: args.replay.clone(),
         time_limit_s: plan.time_limit.as_secs_f64(),
         concurrency: plan.concurrency,
         rate: args.rate,
@@ -663,6 +707,9 @@ async fn progress_loop(
             }
             if !active.killed.is_empty() {
                 f.push("kill");
+            }
+            if !active.clock.is_empty() {
+                f.push("clock");
             }
             f.join("+")
         };

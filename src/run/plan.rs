@@ -7,8 +7,13 @@ use std::time::Duration;
 use faultline_workloads::generator::Pace;
 use faultline_workloads::{Workload, WorkloadOptions, WorkloadSpec};
 
+use std::sync::Arc;
+
 use crate::cli::TestArgs;
+use crate::db::faketime::FakeClock;
 use crate::db::{self, DbContext, DbSpec};
+use crate::nemesis::clock::ClockParams;
+use crate::nemesis::schedule::{AtOnce, ScheduleKind, ScheduleSpec};
 use crate::nemesis::{Fault, Targets};
 
 /// A command line that cannot be run: exit code 64.
@@ -25,6 +30,12 @@ pub struct Plan {
     pub faults: Vec<Fault>,
     pub targets: Targets,
     pub nemesis_interval: Duration,
+    /// When fault periods come.
+    pub schedule: ScheduleKind,
+    /// How many fault kinds each period starts.
+    pub at_once: AtOnce,
+    /// How clock faults move clocks.
+    pub clock: ClockParams,
     pub time_limit: Duration,
     /// Workers, resolved against the node count (`3n`).
     pub concurrency: u64,
@@ -83,6 +94,23 @@ impl Plan {
                 Targets::ALL.map(|t| t.name()).join(", ")
             ))
         })?;
+        let schedule = ScheduleKind::parse(args.nemesis_schedule.trim()).ok_or_else(|| {
+            usage(format!(
+                "--nemesis-schedule {}: one of {}",
+                args.nemesis_schedule,
+                ScheduleKind::ALL.map(|k| k.name()).join(", ")
+            ))
+        })?;
+        let at_once = AtOnce::parse(&args.nemesis_at_once).map_err(usage)?;
+        let clock = args.clock.params().map_err(usage)?;
+        let clock_options = args.clock.given();
+        if !clock_options.is_empty() && !faults.iter().any(|f| f.is_clock()) {
+            return Err(usage(format!(
+                "{} appl(y/ies) to clock faults only: add clock-bump, clock-strobe or \
+                 clock-skew to --nemesis",
+                clock_options.join(", ")
+            )));
+        }
         if args.dummy_ssh && !faults.is_empty() {
             return Err(usage(
                 "--dummy-ssh: faultline controls no node, so it cannot inject faults; add \
@@ -125,6 +153,9 @@ impl Plan {
             faults,
             targets,
             nemesis_interval,
+            schedule,
+            at_once,
+            clock,
             time_limit,
             concurrency,
             pace,
@@ -136,11 +167,20 @@ impl Plan {
         };
         // The workload's and the datastore's own options: building them does no I/O.
         plan.workload(args, 0)?;
-        (db.open)(
-            &plan.db_context(args, plan.placeholder_nodes(), 0),
+        let opened = (db.open)(
+            &plan.db_context(args, plan.placeholder_nodes(), 0, None),
             &args.db_options,
         )
         .map_err(usage)?;
+        if let Some(fault) = plan.faults.iter().find(|f| f.is_clock()) {
+            opened.clock_faults().map_err(|why| {
+                usage(format!(
+                    "--nemesis {}: clock faults cannot reach {}: {why}",
+                    fault.name(),
+                    db.name
+                ))
+            })?;
+        }
         Ok(plan)
     }
 
@@ -180,14 +220,39 @@ impl Plan {
             .collect()
     }
 
-    /// What the datastore is opened with.
-    pub fn db_context(&self, args: &TestArgs, nodes: Vec<db::DbNode>, seed: u64) -> DbContext {
+    /// What the datastore is opened with; `fake_clock` when the run moves clocks.
+    pub fn db_context(
+        &self,
+        args: &TestArgs,
+        nodes: Vec<db::DbNode>,
+        seed: u64,
+        fake_clock: Option<Arc<FakeClock>>,
+    ) -> DbContext {
         DbContext {
             nodes,
             cluster: args.cluster.clone(),
             seed,
             workload: self.workload.name,
             op_timeout: self.op_timeout,
+            fake_clock,
+        }
+    }
+
+    /// Whether the run has clock faults (and so starts the datastore under libfaketime).
+    pub fn has_clock_faults(&self) -> bool {
+        self.faults.iter().any(|f| f.is_clock())
+    }
+
+    /// The fault schedule's ingredients (all but the nodes and the seed).
+    pub fn schedule_spec(&self) -> ScheduleSpec<'_> {
+        ScheduleSpec {
+            kind: self.schedule,
+            faults: &self.faults,
+            at_once: self.at_once,
+            targets: self.targets,
+            clock: &self.clock,
+            interval: self.nemesis_interval,
+            time_limit: self.time_limit,
         }
     }
 }
@@ -317,6 +382,37 @@ mod tests {
         assert!(parse_faults(&["earthquake".into()]).is_err());
     }
 
+    /// etcd reads the clock without libc: a clock fault on it is refused with the reason,
+    /// before anything is touched; Redis and ZooKeeper take them.
+    #[test]
+    fn clock_faults_are_refused_where_libfaketime_cannot_reach() {
+        for fault in ["clock-bump", "clock-strobe", "clock-skew"] {
+            let e = refused(&["--nemesis", fault]);
+            assert!(
+                e.contains(&format!("--nemesis {fault}")) && e.contains("etcd is a Go program"),
+                "{e}"
+            );
+        }
+        for db in ["redis", "zookeeper"] {
+            let plan = Plan::new(&args(&[
+                "--db",
+                db,
+                "--nemesis",
+                "clock-bump,kill",
+                "--clock-bump-ms=-250,250",
+                "--nemesis-schedule",
+                "burst",
+                "--nemesis-at-once",
+                "all",
+            ]))
+            .unwrap_or_else(|e| panic!("{db}: {e}"));
+            assert!(plan.has_clock_faults());
+            assert_eq!(plan.clock.bump_ms, vec![-250, 250]);
+            assert_eq!(plan.schedule, ScheduleKind::Burst);
+            assert_eq!(plan.at_once, AtOnce::All);
+        }
+    }
+
     #[test]
     fn a_plan_names_the_test_after_its_datastore_and_workload() {
         let plan = Plan::new(&args(&["--concurrency", "2n", "--rate", "50"])).unwrap();
@@ -385,6 +481,13 @@ mod tests {
             (
                 &["--isolation", "serializable"][..],
                 "--isolation do(es) not apply to --db etcd",
+            ),
+            (&["--nemesis-schedule", "often"][..], "--nemesis-schedule"),
+            (&["--nemesis-at-once", "0"][..], "--nemesis-at-once"),
+            (&["--clock-bump-ms", "100"][..], "clock faults only"),
+            (
+                &["--nemesis", "clock-bump", "--clock-strobe-period-ms", "0"][..],
+                "--clock-strobe-period-ms",
             ),
         ] {
             let e = refused(extra);

@@ -31,6 +31,20 @@ pub struct TestRecord {
     pub nemesis: Vec<String>,
     pub nemesis_targets: String,
     pub nemesis_interval_s: f64,
+    /// When fault periods came: `periodic`, `random` or `burst` (empty in runs from before
+    /// schedules had kinds: periodic).
+    pub nemesis_schedule: String,
+    /// How many fault kinds each period started: `1`, ..., or `all`.
+    pub nemesis_at_once: String,
+    /// How clock faults moved clocks (bump sizes, strobe, skew), when the run had any.
+    pub clock: serde_json::Value,
+    /// The fault schedule the seed gave, step by step, as planned before the run (a fault aimed
+    /// at the primary names the node only in the history).
+    pub schedule: Vec<serde_json::Value>,
+    /// The run's `faultline test` options, whole: what `faultline test --replay` runs again.
+    pub args: serde_json::Value,
+    /// The run this one is a replay of.
+    pub replay_of: Option<PathBuf>,
     pub time_limit_s: f64,
     pub concurrency: u64,
     pub rate: f64,

@@ -50,7 +50,8 @@ const FAILOVER_TIMEOUT_MS: u64 = 10_000;
 const MAX_LAG_SECS: u32 = 10;
 
 /// Redis's options.
-#[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
+#[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[command(next_help_heading = "Redis (--db redis)")]
 #[group(id = "redis-options")]
 pub struct Options {
@@ -184,6 +185,9 @@ fn open(context: &DbContext, options: &DbOptions) -> Result<Arc<dyn Db>, String>
         }
         redis = redis.with_server_binary(binary);
     }
+    if let Some(clock) = &context.fake_clock {
+        redis = redis.with_fake_clock(clock.clone());
+    }
     Ok(Arc::new(RedisDb {
         redis,
         op_timeout: context.op_timeout,
@@ -260,6 +264,12 @@ impl Db for RedisDb {
 
     fn version(&self) -> Result<String, DbError> {
         self.redis.version()
+    }
+
+    /// Redis and Sentinel are C programs: libfaketime moves their clock (both processes of a
+    /// node follow its control file).
+    fn clock_faults(&self) -> Result<(), String> {
+        Ok(())
     }
 
     /// A worker's client finds the primary through `node`'s Sentinel.

@@ -18,6 +18,7 @@ use super::config::{self, Peer, Settings, CLIENT_PORT};
 use super::srvr::{self, Answer, Silence};
 use crate::control::{Cmd, Remote};
 use crate::db::daemon::{each, path_str, Daemon, COMMAND_TIMEOUT};
+use crate::db::faketime::FakeClock;
 use crate::db::install::{self, Program};
 use crate::db::DbError;
 
@@ -54,6 +55,8 @@ pub struct Ensemble {
     settings: Settings,
     /// The resolved `java` binary of each node, once known.
     java: Mutex<HashMap<String, String>>,
+    /// When the run has clock faults: every JVM starts under libfaketime.
+    fake_clock: Option<Arc<FakeClock>>,
 }
 
 impl Ensemble {
@@ -64,7 +67,14 @@ impl Ensemble {
             base_dir: base_dir.into(),
             settings,
             java: Mutex::new(HashMap::new()),
+            fake_clock: None,
         }
+    }
+
+    /// Starts every server under libfaketime, following `clock`'s control files.
+    pub fn with_fake_clock(mut self, clock: Arc<FakeClock>) -> Self {
+        self.fake_clock = Some(clock);
+        self
     }
 
     /// The conventional base directory for a cluster called `name`.
@@ -261,12 +271,15 @@ impl Ensemble {
     /// already running does nothing.
     pub fn start(&self, node: &str) -> Result<(), DbError> {
         let args = config::jvm_args(&self.settings, &path_str(&self.config_path(node)));
-        let env: Vec<(&str, String)> = self
+        let mut env: Vec<(&str, String)> = self
             .settings
             .env
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
+        if let Some(clock) = &self.fake_clock {
+            env.extend(clock.env(node, &[])?);
+        }
         Ok(self.daemon(node)?.start("", &env, &args)?)
     }
 

@@ -37,7 +37,8 @@ pub const SPEC: DbSpec = DbSpec {
 };
 
 /// ZooKeeper's options.
-#[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
+#[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[command(next_help_heading = "ZooKeeper (--db zookeeper)")]
 #[group(id = "zookeeper-options")]
 pub struct Options {
@@ -138,12 +139,16 @@ fn open(context: &DbContext, options: &DbOptions) -> Result<Arc<dyn Db>, String>
         // Within the 2 to 20 ticks the server allows.
         session: settings.tick_time * 10,
     };
+    let mut ensemble = Ensemble::new(
+        servers,
+        Ensemble::default_base_dir(&context.cluster),
+        settings,
+    );
+    if let Some(clock) = &context.fake_clock {
+        ensemble = ensemble.with_fake_clock(clock.clone());
+    }
     Ok(Arc::new(ZooKeeperDb {
-        ensemble: Ensemble::new(
-            servers,
-            Ensemble::default_base_dir(&context.cluster),
-            settings,
-        ),
+        ensemble,
         sync_reads: o.zk_sync_reads,
         timeouts,
     }))
@@ -203,6 +208,13 @@ impl Db for ZooKeeperDb {
             .first()
             .ok_or_else(|| DbError::Failed("zookeeper: no servers".into()))?;
         self.ensemble.version(&first.name)
+    }
+
+    /// The JVM reads the wall clock (`System.currentTimeMillis()`) through the C library's
+    /// `clock_gettime`, so libfaketime moves it; `System.nanoTime()` moves too only with
+    /// `--clock-fake-monotonic`.
+    fn clock_faults(&self) -> Result<(), String> {
+        Ok(())
     }
 
     fn connector(&self, workload: &str, node: &str) -> Result<Box<dyn Connect>, DbError> {
