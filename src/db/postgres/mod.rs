@@ -37,7 +37,7 @@ pub const SPEC: DbSpec = DbSpec {
 };
 
 /// The isolation level of every transaction.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Isolation {
     ReadCommitted,
@@ -47,7 +47,7 @@ pub enum Isolation {
 }
 
 /// PostgreSQL's options.
-#[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
+#[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[command(next_help_heading = "PostgreSQL (--db postgres)")]
 #[group(id = "postgres-options")]
 pub struct Options {
