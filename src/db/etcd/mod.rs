@@ -38,6 +38,7 @@ pub enum ReadConsistencyArg {
 
 /// etcd's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
+#[group(id = "etcd-options")]
 #[command(next_help_heading = "etcd (--db etcd)")]
 pub struct Options {
     /// How etcd serves reads [default: linearizable].

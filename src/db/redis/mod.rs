@@ -48,6 +48,7 @@ const MAX_LAG_SECS: u32 = 10;
 
 /// Redis's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
+#[group(id = "redis-options")]
 #[command(next_help_heading = "Redis (--db redis)")]
 pub struct Options {
     /// How long the primary may stay silent before a Sentinel considers it down

@@ -38,6 +38,7 @@ pub const SPEC: DbSpec = DbSpec {
 
 /// ZooKeeper's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize)]
+#[group(id = "zookeeper-options")]
 #[command(next_help_heading = "ZooKeeper (--db zookeeper)")]
 pub struct Options {
     /// ZooKeeper's tickTime in milliseconds: heartbeats, and the unit of initLimit (10 ticks)
