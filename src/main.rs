@@ -4,16 +4,18 @@
 //! the work lives there and in the `faultline-workloads` and `faultline-checkers` crates.
 
 use clap::FromArgMatches;
-use faultline::{bench, check, cli, cluster, control, delayer, exit, report, run, store, web};
+use faultline::{
+    bench, check, cli, cluster, control, delayer, exit, matrix, report, run, store, web,
+};
 
 fn main() {
     // Before any thread exists: the environment may only be changed while nothing reads it.
     control::secret::take_from_env();
     let parsed = cli::command()
         .try_get_matches()
-        .and_then(|m| cli::Cli::from_arg_matches(&m));
-    let cli = match parsed {
-        Ok(cli) => cli,
+        .and_then(|m| cli::Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
@@ -27,6 +29,22 @@ fn main() {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Test(args) => {
+            // A plan's options under those of the command line, checked as flags are.
+            let args = match &args.plan {
+                None => args,
+                Some(plan) => {
+                    let test = matches.subcommand_matches("test");
+                    let rest = std::env::args_os().skip(2).collect();
+                    match test.map(|m| run::plan_file::apply(plan, m, rest)) {
+                        Some(Ok(a)) => Box::new(a),
+                        Some(Err(e)) => {
+                            eprintln!("faultline test: {e}");
+                            std::process::exit(exit::USAGE);
+                        }
+                        None => args,
+                    }
+                }
+            };
             let started = store::timestamp(std::time::SystemTime::now());
             let code = run::run(&args);
             match &args.junit {
@@ -34,6 +52,8 @@ fn main() {
                 None => code,
             }
         }
+        cli::Command::TestAll(args) => matrix::run(&args),
+        cli::Command::Gc(args) => store::gc::run(&args),
         cli::Command::Serve(args) => web::serve::run(&args),
         cli::Command::Compare(args) => web::compare::run(&args),
         cli::Command::Delayer(args) => delayer::run(&args),

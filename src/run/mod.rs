@@ -17,14 +17,16 @@ mod final_reads;
 mod log;
 mod nodes;
 pub mod overhead;
+pub mod phases;
 pub mod plan;
+pub mod plan_file;
 mod recorder;
 mod summary;
 mod worker;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -130,7 +132,7 @@ pub fn run(args: &TestArgs) -> i32 {
 }
 
 /// Invalid beats unknown beats valid; any error code beats a verdict.
-fn worse(a: i32, b: i32) -> i32 {
+pub fn worse(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
         exit::VALID => 0,
         exit::UNKNOWN => 1,
@@ -290,18 +292,19 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
     }
 
     let workload_start = Instant::now();
-    let shared = Arc::new(Shared {
-        generator: Mutex::new(workload.generator()),
-        recorder: recorder.clone(),
-        concurrency: plan.concurrency,
-        interval: plan.pace.interval,
-        deadline: workload_start + plan.time_limit,
-        op_timeout: plan.op_timeout,
-    });
+    let shared = Arc::new(Shared::new(
+        workload.generator(),
+        recorder.clone(),
+        plan.concurrency,
+        plan.pace.interval,
+        workload_start,
+        plan.op_timeout,
+        plan.stagger.then_some(seed ^ 0x7374_6167_6765_72),
+    ));
     let mut unhealed = Vec::new();
     if not_ready.is_none() {
         log.say(&format!(
-            "workload: {}, {} workers, {}, {:.0} s; nemesis: {}",
+            "workload: {}, {} workers, {}{}; phases: {}; nemesis: {}",
             workload.name(),
             plan.concurrency,
             if plan.pace.interval.is_zero() {
@@ -309,7 +312,8 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
             } else {
                 format!("{} ops/s", args.rate)
             },
-            plan.time_limit.as_secs_f64(),
+            if plan.stagger { ", staggered" } else { "" },
+            plan.phases.text(),
             if plan.faults.is_empty() {
                 "none".to_string()
             } else {
@@ -321,79 +325,37 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
                 )
             }
         ));
-        let mut workers = Vec::new();
-        for w in 0..plan.concurrency {
-            let node = &nodes.nodes[(w as usize) % nodes.len()];
-            let connector = db.connector(workload.name(), &node.name)?;
-            workers.push(tokio::spawn(worker::run_worker(
-                w,
-                node.name.clone(),
-                connector,
-                shared.clone(),
-                stop_rx.clone(),
-            )));
-        }
-        let steps = schedule(
-            &plan.faults,
-            plan.targets,
-            &nodes.names(),
-            plan.nemesis_interval,
-            plan.time_limit,
-            seed ^ 0x6e656d65736973,
-        );
-        let nemesis_task = tokio::spawn(faults::nemesis_loop(
-            steps,
-            nemesis.clone(),
-            recorder.clone(),
-            workload_start,
-            stop_rx.clone(),
-            log.clone(),
-        ));
-        let progress = tokio::spawn(progress_loop(
-            recorder.clone(),
-            nemesis.clone(),
-            stop_rx.clone(),
-            log.clone(),
-            plan.time_limit,
-        ));
-        if std::env::var(PANIC_HOOK).as_deref() == Ok("workload") {
-            while nemesis.active().is_empty() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            panic_hook("workload");
-        }
-        for w in workers {
-            if let Err(e) = w.await {
-                log.say(&format!("a worker failed: {e}"));
-            }
-        }
-        let _ = stop_tx.send(true);
-        problems.extend(nemesis_task.await.unwrap_or_default());
-        progress.abort();
-
-        // Heal, settle, wait for the datastore, final reads.
-        unhealed = faults::heal(&nemesis, &recorder, &log).await;
-        if !interrupted.load(Ordering::SeqCst) && !recorder.writing_failed() {
-            tokio::time::sleep(plan.settle).await;
-            if controlled {
-                let db2 = db.clone();
-                if let Ok(Err(e)) =
-                    tokio::task::spawn_blocking(move || db2.await_ready(READY_TIMEOUT)).await
-                {
-                    log.say(&format!("after healing: {e}"));
-                    problems.push(format!("after healing: {e}"));
-                }
-            }
-            final_reads::final_reads(
-                &shared,
-                &db,
-                workload.name(),
-                &nodes.names(),
-                plan.op_timeout,
-                &log,
+        let names = nodes.names();
+        // The schedule of the n-th faults phase: each phase draws its own from the seed.
+        let schedule_of = |n: usize, length: Duration| {
+            schedule(
+                &plan.faults,
+                plan.targets,
+                &names,
+                plan.nemesis_interval,
+                length,
+                seed ^ 0x6e656d65736973 ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             )
-            .await;
-        }
+        };
+        let outcome = phases::run(phases::PhaseContext {
+            phases: &plan.phases,
+            shared: &shared,
+            db: &db,
+            workload: workload.name(),
+            nodes: &nodes,
+            nemesis: &nemesis,
+            recorder: &recorder,
+            log: &log,
+            stop: &stop_rx,
+            interrupted: &interrupted,
+            controlled,
+            settle: plan.settle,
+            op_timeout: plan.op_timeout,
+            schedule: &schedule_of,
+        })
+        .await?;
+        problems.extend(outcome.problems);
+        unhealed = outcome.unhealed;
     }
     let workload_seconds = workload_start.elapsed().as_secs_f64();
     let closed = recorder.close();
@@ -606,6 +568,8 @@ fn test_record(
         nemesis_targets: plan.targets.name().to_string(),
         nemesis_interval_s: plan.nemesis_interval.as_secs_f64(),
         time_limit_s: plan.time_limit.as_secs_f64(),
+        phases: plan.phases.text(),
+        stagger: plan.stagger,
         concurrency: plan.concurrency,
         rate: args.rate,
         op_timeout_ms: args.op_timeout_ms,
@@ -633,6 +597,7 @@ fn test_record(
     }
 }
 
+/// Every five seconds of load: the operations so far and the faults in force.
 async fn progress_loop(
     recorder: Arc<Recorder>,
     nemesis: Arc<Nemesis>,

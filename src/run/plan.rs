@@ -7,6 +7,7 @@ use std::time::Duration;
 use faultline_workloads::generator::Pace;
 use faultline_workloads::{Workload, WorkloadOptions, WorkloadSpec};
 
+use super::phases::Phases;
 use crate::cli::TestArgs;
 use crate::db::{self, DbContext, DbSpec};
 use crate::nemesis::{Fault, Targets};
@@ -26,6 +27,11 @@ pub struct Plan {
     pub targets: Targets,
     pub nemesis_interval: Duration,
     pub time_limit: Duration,
+    /// Warm-up, faults, recovery, final reads (`--phases`; by default faults for
+    /// `--time-limit`, then recovery and final reads).
+    pub phases: Phases,
+    /// Random delays between one worker's operations (`--stagger`).
+    pub stagger: bool,
     /// Workers, resolved against the node count (`3n`).
     pub concurrency: u64,
     pub pace: Pace,
@@ -118,6 +124,17 @@ impl Plan {
         let (named_nodes, node_count) = nodes(args)?;
         let concurrency = parse_concurrency(&args.concurrency, node_count).map_err(usage)?;
         let pace = Pace::new(args.rate, concurrency).map_err(usage)?;
+        let phases = match &args.phases {
+            Some(text) => Phases::parse(text, time_limit).map_err(usage)?,
+            None => Phases::standard(time_limit),
+        };
+        if args.stagger && pace.interval.is_zero() {
+            return Err(usage(
+                "--stagger draws random delays around the interval --rate gives: with --rate 0 \
+                 there is none; give a rate"
+                    .into(),
+            ));
+        }
         let plan = Plan {
             db,
             workload,
@@ -126,6 +143,8 @@ impl Plan {
             targets,
             nemesis_interval,
             time_limit,
+            phases,
+            stagger: args.stagger,
             concurrency,
             pace,
             op_timeout: Duration::from_millis(args.op_timeout_ms),
@@ -314,6 +333,21 @@ mod tests {
     }
 
     #[test]
+    fn phases_default_to_faults_for_the_time_limit_then_recovery_and_final_reads() {
+        let plan = Plan::new(&args(&["--time-limit", "12"])).unwrap();
+        assert_eq!(plan.phases.text(), "faults:12,recovery:60,final-reads");
+        let plan = Plan::new(&args(&[
+            "--phases",
+            "warm-up:3,faults,recovery:9,final-reads:4",
+        ]))
+        .unwrap();
+        assert_eq!(
+            plan.phases.text(),
+            "warm-up:3,faults:60,recovery:9,final-reads:4"
+        );
+    }
+
+    #[test]
     fn a_plan_names_the_test_after_its_datastore_and_workload() {
         let plan = Plan::new(&args(&["--concurrency", "2n", "--rate", "50"])).unwrap();
         assert_eq!(plan.name, "etcd-register");
@@ -341,6 +375,9 @@ mod tests {
             (&["--mix", "1,2"][..], "READ,WRITE,CAS"),
             (&["--etcd-binary", "etcd"][..], "absolute path"),
             (&["--test-count", "0"][..], "--test-count"),
+            (&["--phases", "faults:10,final-reads"][..], "--phases"),
+            (&["--phases", "storm:3"][..], "unknown phase"),
+            (&["--stagger", "--rate", "0"][..], "--stagger"),
         ] {
             let e = refused(extra);
             assert!(e.contains(says), "{extra:?}: {e}");
