@@ -12,6 +12,7 @@
 
 pub mod anomaly;
 pub mod html;
+pub mod matrix_page;
 pub mod nemesis_windows;
 pub mod plots;
 pub mod run_index;
