@@ -78,10 +78,15 @@ impl Shared {
     /// own `rng`) a random draw from zero to twice it.
     fn gap(&self, rng: Option<&mut Rng>) -> Duration {
         match rng {
-            Some(rng) => self.interval.mul_f64(2.0 * rng.unit()),
+            Some(rng) => staggered(self.interval, rng),
             None => self.interval,
         }
     }
+}
+
+/// Jepsen's `stagger`: uniform from zero to twice `interval`, so the mean stays `interval`.
+fn staggered(interval: Duration, rng: &mut Rng) -> Duration {
+    interval.mul_f64(2.0 * rng.unit())
 }
 
 /// Runs one worker until the deadline, until the generator has nothing more, or until `stop`
@@ -244,4 +249,31 @@ pub fn record(
         node: Some(node),
         error,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staggered_delays_are_seeded_spread_and_keep_the_mean_rate() {
+        let interval = Duration::from_millis(100);
+        let draw = |seed| {
+            let mut rng = Rng::new(seed);
+            (0..10_000)
+                .map(|_| staggered(interval, &mut rng))
+                .collect::<Vec<_>>()
+        };
+        let a = draw(7);
+        assert_eq!(a, draw(7), "the same seed, the same delays");
+        assert_ne!(a, draw(8));
+        assert!(a.iter().all(|d| *d <= interval * 2));
+        assert!(a.iter().any(|d| *d < interval / 10));
+        assert!(a.iter().any(|d| *d > interval * 19 / 10));
+        let mean = a.iter().sum::<Duration>() / a.len() as u32;
+        assert!(
+            mean > interval * 95 / 100 && mean < interval * 105 / 100,
+            "mean {mean:?}"
+        );
+    }
 }
