@@ -108,8 +108,7 @@ time-limit = 10
     let last_before = ev[..heal]
         .iter()
         .filter(client)
-        .filter(|e| e.kind == "invoke")
-        .last()
+        .rfind(|e| e.kind == "invoke")
         .unwrap()
         .time;
     let after: Vec<&Event> = ev[heal..]
@@ -149,7 +148,7 @@ time-limit = 10
         .collect();
     assert_eq!(slots.len() as u64, concurrency, "{slots:?}");
     // The final reads come last.
-    let last_worker = ev.iter().filter(client).last().unwrap().time;
+    let last_worker = ev.iter().rfind(client).unwrap().time;
     let reads: Vec<&Event> = ev
         .iter()
         .filter(|e| e.process.is_some_and(|p| p >= final_reads))

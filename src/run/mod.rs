@@ -299,7 +299,7 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
         plan.pace.interval,
         workload_start,
         plan.op_timeout,
-        plan.stagger.then_some(seed ^ 0x7374_6167_6765_72),
+        plan.stagger.then_some(seed ^ 0x0073_7461_6767_6572),
     ));
     let mut unhealed = Vec::new();
     if not_ready.is_none() {

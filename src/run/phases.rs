@@ -168,7 +168,7 @@ impl Phases {
             let last_faults = list.iter().rposition(|p| p.kind == PhaseKind::Faults);
             let last_recovery = list.iter().rposition(|p| p.kind == PhaseKind::Recovery);
             if let Some(f) = last_faults {
-                if last_recovery.map_or(true, |r| r < f) {
+                if !matches!(last_recovery, Some(r) if r > f) {
                     return Err(
                         "final-reads must follow a recovery after the last faults phase (the \
                          final reads are of the healed datastore)"
