@@ -410,6 +410,29 @@ time-limit = 20
     }
 
     #[test]
+    fn a_flag_overrides_a_plan_value_that_would_be_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.toml");
+        std::fs::write(&path, "local-cluster = 3\nrate = 1e-300\ntime-limit = 7\n").unwrap();
+        let argv = ["faultline", "test", "--plan", "x", "--rate", "50"];
+        let m = crate::cli::command().try_get_matches_from(argv).unwrap();
+        let rest = argv[2..].iter().map(OsString::from).collect();
+        let args = apply(&path, m.subcommand_matches("test").unwrap(), rest).unwrap();
+        assert_eq!(args.rate, 50.0);
+        assert_eq!(args.time_limit, 7.0);
+        // Without the flag, the plan's value is refused, naming its line.
+        let m = crate::cli::command()
+            .try_get_matches_from(["faultline", "test"])
+            .unwrap();
+        let e = apply(&path, m.subcommand_matches("test").unwrap(), Vec::new()).unwrap_err();
+        assert!(
+            e.0.contains("plan.toml line 2 (rate): --rate 0.000"),
+            "{}",
+            e.0
+        );
+    }
+
+    #[test]
     fn a_bad_plan_names_the_file_and_the_line() {
         for (text, says) in [
             (
