@@ -10,7 +10,7 @@
 //! Ctrl-C, cannot take the matrix down with it, and every run heals its faults and stores its
 //! history exactly as a lone `faultline test` does. A first Ctrl-C (or SIGTERM) reaches the
 //! running test, which stops and heals; the matrix then runs no further cell and records what
-//! it has.
+//! it has, and its exit code is at least 2 (unknown): the cells not run showed nothing.
 
 pub mod compare;
 pub mod plan;
@@ -131,6 +131,10 @@ pub fn run(args: &TestAllArgs) -> i32 {
         }
     }
     record.seconds = started.elapsed().as_secs_f64();
+    if record.interrupted {
+        // Cells that never ran have shown nothing: the matrix cannot be called valid.
+        record.exit_code = crate::run::worse(record.exit_code, exit::UNKNOWN);
+    }
     compare::compare_with_previous(&plan.store, &dir.stamp, &dir.path, &mut record.cells);
     finish(args, &plan.store, &dir, &record)
 }
@@ -278,6 +282,18 @@ fn junit_suites(store: &Path, record: &MatrixRecord) -> Vec<(String, Vec<RunSumm
         .iter()
         .filter(|c| c.skipped.is_none())
         .map(|cell| {
+            if cell.runs.is_empty() {
+                // Not run: the matrix was interrupted first.
+                let not_run = RunSummary {
+                    test: "not run".into(),
+                    run_dir: Default::default(),
+                    valid: faultline_checkers::Validity::Unknown,
+                    seconds: 0.0,
+                    cause: Some("not run: the matrix was interrupted before this cell".into()),
+                    checkers: Vec::new(),
+                };
+                return (cell.name(), vec![not_run]);
+            }
             let runs = cell
                 .runs
                 .iter()
