@@ -93,6 +93,16 @@ bench: build
 		if command -v adya > /dev/null; then \
 			/usr/bin/time -f "adya $$h: wall %e s, user %U s, peak %M KiB" adya check -m $$4 $$h | head -1 || true; fi; done
 
+	@echo; echo "== the store index with 10 000 made-up runs (paged: the first page is what a browser opens)"
+	rm -rf /tmp/faultline-store-10k
+	$(BIN) bench --store-index 10000 --keep-store /tmp/faultline-store-10k
+	@if [ -x /usr/bin/chromium ]; then \
+		chrome="/usr/bin/chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir=/tmp/faultline-store-10k-chromium"; \
+		t=/tmp/faultline-store-10k-time; \
+		/usr/bin/time -o $$t -f "chromium, a blank page: wall %e s" $$chrome --dump-dom about:blank > /dev/null 2>&1; cat $$t; \
+		/usr/bin/time -o $$t -f "chromium, the first index page of 10 000 runs: wall %e s" $$chrome --dump-dom file:///tmp/faultline-store-10k/index.html > /dev/null 2>&1; cat $$t; \
+		rm -rf /tmp/faultline-store-10k-chromium $$t; fi
+
 ## demo: install what is missing, build, bring up a 5-node local cluster, run a 60 s etcd
 ## register test with partitions, print the verdict and where the results are
 demo: install-deps build

@@ -69,6 +69,9 @@ pub fn run(args: &BenchArgs) -> i32 {
     if let Some(seconds) = args.harness {
         return harness(args.concurrency, seconds);
     }
+    if let Some(runs) = args.store_index {
+        return store_index(runs, args.keep_store.as_deref());
+    }
     let entries = match read_manifest(args) {
         Ok(e) => e,
         Err(e) => {
@@ -160,4 +163,76 @@ fn harness(concurrency: u64, seconds: f64) -> i32 {
             exit::INTERNAL
         }
     }
+}
+
+/// `--store-index N`: a store of N made-up runs (see [`crate::store::synthetic`]); times
+/// writing its index and reports the size of the first page and of all pages. With
+/// `--keep-store DIR` the store is made there and kept (for timing a browser on it).
+fn store_index(runs: usize, keep: Option<&std::path::Path>) -> i32 {
+    let temp;
+    let store = match keep {
+        Some(dir) => dir.to_owned(),
+        None => match tempfile_in_tmp() {
+            Ok(dir) => {
+                temp = dir;
+                temp.0.clone()
+            }
+            Err(e) => {
+                eprintln!("faultline bench: {e}");
+                return exit::INTERNAL;
+            }
+        },
+    };
+    let started = Instant::now();
+    let now = std::time::SystemTime::now();
+    if let Err(e) =
+        crate::store::synthetic::fill(&store, runs, now, std::time::Duration::from_secs(600))
+    {
+        eprintln!("faultline bench: {e:#}");
+        return exit::INTERNAL;
+    }
+    println!(
+        "{runs} runs written in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    if let Err(e) = crate::report::write_store_index(&store) {
+        eprintln!("faultline bench: {e}");
+        return exit::INTERNAL;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut pages = 0;
+    let mut bytes = 0;
+    if let Ok(entries) = std::fs::read_dir(&store) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("index") && name.ends_with(".html") {
+                pages += 1;
+                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    let first = std::fs::metadata(store.join(crate::store::INDEX)).map_or(0, |m| m.len());
+    println!(
+        "store index of {runs} runs: written in {seconds:.2} s; {pages} pages, {:.0} KiB in all; first page {:.1} KiB",
+        bytes as f64 / 1024.0,
+        first as f64 / 1024.0
+    );
+    println!("store: {}", store.display());
+    exit::VALID
+}
+
+/// A directory under the system's temp dir, removed when dropped.
+struct TempStore(std::path::PathBuf);
+
+impl Drop for TempStore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_in_tmp() -> std::io::Result<TempStore> {
+    let dir = std::env::temp_dir().join(format!("faultline-store-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(TempStore(dir))
 }

@@ -26,6 +26,13 @@ pub enum Command {
     /// Run a test: set up the datastore, drive clients while the nemesis injects faults,
     /// heal, check the history, store everything under results/.
     Test(Box<TestArgs>),
+    /// Run a test matrix, as a nightly job does: every datastore x workload x nemesis of a plan,
+    /// N runs each; one JUnit file, a matrix page in the store, each cell compared with the
+    /// matrix before. Exit code: the worst of the runs.
+    TestAll(TestAllArgs),
+    /// Prune runs older than N days from a store, never the newest run of a test nor the last
+    /// run of a matrix cell.
+    Gc(GcArgs),
     /// Serve the store over HTTP (127.0.0.1 by default) to browse runs, plots and logs.
     Serve(ServeArgs),
     /// Show what changed between two stored runs; exit 1 if the verdict got worse.
@@ -190,6 +197,15 @@ pub struct BenchArgs {
     /// Workers for `--harness`.
     #[arg(long, default_value_t = 10)]
     pub concurrency: u64,
+
+    /// Instead of the checker: write a store of this many made-up runs and time writing its
+    /// paged index (the first page's size is what a browser loads).
+    #[arg(long, value_name = "RUNS")]
+    pub store_index: Option<usize>,
+
+    /// With --store-index: make the store in this directory and keep it.
+    #[arg(long, value_name = "DIR")]
+    pub keep_store: Option<PathBuf>,
 }
 
 /// `faultline test`'s options. test.json records them whole, so that `--replay` can run the
@@ -230,9 +246,28 @@ pub struct TestArgs {
     #[arg(long, default_value = "1", value_name = "N")]
     pub nemesis_at_once: String,
 
-    /// Seconds of workload.
+    /// Seconds of workload (with --phases: of each warm-up or faults phase given no time).
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     pub time_limit: f64,
+
+    /// The phases of the run in order, Jepsen's way, each `KIND[:SECS]`: `warm-up` (the
+    /// workload without faults), `faults` (the workload while the nemesis works), `recovery`
+    /// (heal every fault, wait --settle, then until the datastore is ready, at most SECS,
+    /// default 60), `final-reads` (at most SECS). A workload phase without SECS lasts
+    /// --time-limit. Default: `faults,recovery,final-reads`.
+    #[arg(long, value_name = "PHASES")]
+    pub phases: Option<String>,
+
+    /// Random delays between one worker's operations (uniform from zero to twice the interval
+    /// --rate gives, seeded), instead of a steady beat: Jepsen's `stagger`.
+    #[arg(long)]
+    pub stagger: bool,
+
+    /// A test plan (TOML): any option of this command by its name without the dashes
+    /// (`time-limit = 30`), and `[[phase]]` tables (`kind`, `time-limit`). An option given on
+    /// the command line wins over the plan's. See examples/plan.toml.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
 
     /// Client workers: a number, or `Kn` for K per node (e.g. `3n`).
     #[arg(long, default_value = "10")]
@@ -385,6 +420,65 @@ pub fn test_catalogue() -> String {
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
     Cli::command().mut_subcommand("test", |c| c.after_help(test_catalogue()))
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TestAllArgs {
+    /// A matrix plan (TOML): `[matrix]` with `db`, `workload`, `nemesis` (lists; each nemesis
+    /// entry is a column, `"a,b"` one column of both faults), `runs` and `seed`; `[test]` with
+    /// options of `faultline test` for every cell (by flag name, as in `test --plan`);
+    /// `[db-options.NAME]` and `[workload-options.NAME]` for the cells of one datastore or
+    /// workload. See examples/nightly.toml. The flags below win over the plan.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+
+    /// The datastores (rows, with the workloads), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub db: Vec<String>,
+
+    /// The workloads, comma-separated; a pair a datastore has no client for is skipped.
+    #[arg(long, value_delimiter = ',')]
+    pub workload: Vec<String>,
+
+    /// A column of faults; repeat for more columns (`--nemesis kill --nemesis
+    /// partition-random-halves,pause`); `none` for a column without faults.
+    #[arg(long, value_name = "FAULTS")]
+    pub nemesis: Vec<String>,
+
+    /// Runs of each cell.
+    #[arg(long)]
+    pub runs: Option<u32>,
+
+    /// Seed of the matrix; each run's seed derives from it and its cell (default: the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Where runs and matrices are stored.
+    #[arg(long, default_value = "results")]
+    pub store: PathBuf,
+
+    /// Also write the matrix's JUnit XML here (it is always in the matrix's folder).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Options of `faultline test` for every cell, after `--` (they win over the plan's).
+    #[arg(last = true, value_name = "TEST OPTIONS")]
+    pub test_options: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// The store.
+    #[arg(long, default_value = "results")]
+    pub store: PathBuf,
+
+    /// Keep runs younger than this many days.
+    #[arg(long, value_name = "N")]
+    pub keep_days: f64,
+
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

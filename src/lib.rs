@@ -9,6 +9,7 @@
 //! - [`db`]: datastores, one folder each (lifecycle, clients, process faults), and their registry;
 //! - [`nemesis`]: faults (partitions, packet loss, latency, kill, pause) and their schedule;
 //! - [`run`]: `faultline test`, phase by phase, knowing no datastore's or workload's name;
+//! - [`matrix`]: `faultline test-all`, a nightly matrix of runs, compared with the one before;
 //! - [`store`]: where runs are kept and the typed records they hold;
 //! - [`report`] and [`web`]: the pages of a run and of the store, serving, JUnit, comparing;
 //! - [`check`] and [`bench`]: `faultline check` and `faultline bench`.
@@ -27,6 +28,7 @@ pub mod control;
 pub mod db;
 pub mod delayer;
 pub mod exit;
+pub mod matrix;
 pub mod nemesis;
 pub mod report;
 pub mod run;

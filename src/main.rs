@@ -5,7 +5,7 @@
 
 use clap::FromArgMatches;
 use faultline::{
-    bench, check, cli, cluster, control, delayer, exit, nemesis, report, run, store, web,
+    bench, check, cli, cluster, control, delayer, exit, matrix, nemesis, report, run, store, web,
 };
 
 fn main() {
@@ -13,9 +13,9 @@ fn main() {
     control::secret::take_from_env();
     let parsed = cli::command()
         .try_get_matches()
-        .and_then(|m| cli::Cli::from_arg_matches(&m));
-    let cli = match parsed {
-        Ok(cli) => cli,
+        .and_then(|m| cli::Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
@@ -29,6 +29,22 @@ fn main() {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Test(args) => {
+            // A plan's options under those of the command line, checked as flags are.
+            let args = match &args.plan {
+                None => args,
+                Some(plan) => {
+                    let test = matches.subcommand_matches("test");
+                    let rest = std::env::args_os().skip(2).collect();
+                    match test.map(|m| run::plan_file::apply(plan, m, rest)) {
+                        Some(Ok(a)) => Box::new(a),
+                        Some(Err(e)) => {
+                            eprintln!("faultline test: {e}");
+                            std::process::exit(exit::USAGE);
+                        }
+                        None => args,
+                    }
+                }
+            };
             let started = store::timestamp(std::time::SystemTime::now());
             let code = run::run(&args);
             match &args.junit {
@@ -36,6 +52,8 @@ fn main() {
                 None => code,
             }
         }
+        cli::Command::TestAll(args) => matrix::run(&args),
+        cli::Command::Gc(args) => store::gc::run(&args),
         cli::Command::Serve(args) => web::serve::run(&args),
         cli::Command::Compare(args) => web::compare::run(&args),
         cli::Command::Delayer(args) => delayer::run(&args),

@@ -14,6 +14,7 @@ pub mod anomaly;
 pub mod clock_plot;
 pub mod elle_page;
 pub mod html;
+pub mod matrix_page;
 pub mod nemesis_windows;
 pub mod plots;
 pub mod run_index;

@@ -1,4 +1,7 @@
-//! `results/index.html`: every run of the store, newest first, coloured by verdict.
+//! `results/index.html`: every run of the store, newest first, coloured by verdict, in pages
+//! of [`PAGE_SIZE`] runs (`index.html`, `index-2.html`, ...), so that a store that grows every
+//! night still opens at once: the first page of a store of 10 000 runs is as small as that of
+//! one of 200. The first page also links to the newest test matrices.
 //!
 //! A run is a directory `<store>/<test>/<timestamp>/`; the `latest` links are skipped, so each
 //! run appears once. A run without `results.json` ended before its check: it is listed as
@@ -7,9 +10,16 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::html::{escape, page, verdict_class};
+use super::html::{escape, verdict_class};
 use super::{write_file, ReportError, Result};
+use crate::store::matrix::{matrices, CellRecord, Outcome, MATRICES};
 use crate::store::{self, RunRecords};
+
+/// Runs per page of the index.
+pub const PAGE_SIZE: usize = 200;
+
+/// Matrices listed on the first page.
+const MATRICES_SHOWN: usize = 5;
 
 /// One stored run, as the index lists it.
 struct StoredRun {
@@ -19,7 +29,7 @@ struct StoredRun {
     has_index: bool,
 }
 
-/// Writes `<store>/index.html`; returns its path.
+/// Writes `<store>/index.html` and its further pages; returns the first page's path.
 pub fn write(store: &Path) -> Result<PathBuf> {
     let mut runs = Vec::new();
     let dirs = store::run_dirs(store).map_err(|source| ReportError::Io {
@@ -41,9 +51,134 @@ pub fn write(store: &Path) -> Result<PathBuf> {
         });
     }
     runs.sort_by(|a, b| b.stamp.cmp(&a.stamp).then_with(|| a.test.cmp(&b.test)));
-    let path = store.join(store::INDEX);
-    write_file(&path, &render(&runs))?;
-    Ok(path)
+    let pages = runs.len().div_ceil(PAGE_SIZE).max(1);
+    let counts = Counts::of(&runs);
+    let matrices = matrices_html(store);
+    for page in 1..=pages {
+        let chunk =
+            &runs[((page - 1) * PAGE_SIZE).min(runs.len())..(page * PAGE_SIZE).min(runs.len())];
+        let extra = if page == 1 { matrices.as_str() } else { "" };
+        write_file(
+            &store.join(page_name(page)),
+            &render(chunk, page, pages, runs.len(), &counts, extra),
+        )?;
+    }
+    remove_stale_pages(store, pages);
+    Ok(store.join(store::INDEX))
+}
+
+/// `index.html` for the first page, `index-N.html` for the others.
+pub fn page_name(page: usize) -> String {
+    if page <= 1 {
+        store::INDEX.to_string()
+    } else {
+        format!("index-{page}.html")
+    }
+}
+
+/// Pages left from a time the store had more runs (before `faultline gc`).
+fn remove_stale_pages(store: &Path, pages: usize) {
+    let Ok(entries) = std::fs::read_dir(store) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let number = name
+            .strip_prefix("index-")
+            .and_then(|n| n.strip_suffix(".html"))
+            .and_then(|n| n.parse::<usize>().ok());
+        if number.is_some_and(|n| n > pages) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// How many runs of each verdict the whole store holds.
+#[derive(Default)]
+struct Counts {
+    valid: usize,
+    invalid: usize,
+    unknown: usize,
+    crashed: usize,
+}
+
+impl Counts {
+    fn of(runs: &[StoredRun]) -> Counts {
+        let mut c = Counts::default();
+        for run in runs {
+            match verdict_class(run.records.results.as_ref().map(|r| r.valid)) {
+                "valid" => c.valid += 1,
+                "invalid" => c.invalid += 1,
+                "unknown" => c.unknown += 1,
+                _ => c.crashed += 1,
+            }
+        }
+        c
+    }
+}
+
+/// The newest matrices, for the first page.
+fn matrices_html(store: &Path) -> String {
+    let mut all = matrices(store);
+    if all.is_empty() {
+        return String::new();
+    }
+    all.reverse();
+    let mut out = String::from("<h2>Test matrices</h2>\n<p>");
+    for (dir, m) in all.iter().take(MATRICES_SHOWN) {
+        let class = match Outcome::worst(m.cells.iter().filter_map(CellRecord::outcome)) {
+            Some(Outcome::Error) | None => "crashed",
+            Some(o) => o.word(),
+        };
+        let regressions = m.regressions().len();
+        let _ = write!(
+            out,
+            "<a href=\"{MATRICES}/{0}/index.html\"><span class=\"verdict {class}\">{1}</span></a>{2} ",
+            escape(&dir.stamp),
+            escape(&readable_stamp(&dir.stamp)),
+            if regressions > 0 {
+                format!(" <b>{regressions} regression(s)</b>")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "</p>\n<p><a href=\"{MATRICES}/index.html\">all {} matrices</a></p>",
+        all.len()
+    );
+    out
+}
+
+/// Links to the other pages: first, previous, a window of numbers, next, last.
+fn pager(page: usize, pages: usize) -> String {
+    if pages <= 1 {
+        return String::new();
+    }
+    let mut out = String::from("<p class=\"nav pager\">");
+    let link = |out: &mut String, p: usize, text: &str| {
+        if p == page {
+            let _ = write!(out, "<b>{text}</b> ");
+        } else {
+            let _ = write!(out, "<a href=\"{}\">{text}</a> ", page_name(p));
+        }
+    };
+    link(&mut out, 1, "first");
+    if page > 1 {
+        link(&mut out, page - 1, "previous");
+    }
+    let from = page.saturating_sub(5).max(1);
+    let to = (page + 5).min(pages);
+    for p in from..=to {
+        link(&mut out, p, &p.to_string());
+    }
+    if page < pages {
+        link(&mut out, page + 1, "next");
+    }
+    link(&mut out, pages, "last");
+    out.push_str("</p>\n");
+    out
 }
 
 fn name_of(path: &Path) -> String {
@@ -53,7 +188,7 @@ fn name_of(path: &Path) -> String {
 }
 
 /// `20261126T014826.040Z` as `2026-11-26 01:48:26.040Z`; anything else as it is.
-fn readable_stamp(stamp: &str) -> String {
+pub fn readable_stamp(stamp: &str) -> String {
     let b = stamp.as_bytes();
     if stamp.len() >= 15 && stamp.is_ascii() && b[8] == b'T' {
         format!(
@@ -71,13 +206,24 @@ fn readable_stamp(stamp: &str) -> String {
     }
 }
 
-fn render(runs: &[StoredRun]) -> String {
+fn render(
+    runs: &[StoredRun],
+    page: usize,
+    pages: usize,
+    total: usize,
+    counts: &Counts,
+    extra: &str,
+) -> String {
     let mut body = String::new();
     let _ = writeln!(
         body,
-        "<h1>faultline runs</h1>\n<p>{} run(s), newest first.</p>\n<table>\n<tr><th>verdict</th><th>test</th><th>time</th><th>duration</th><th>ops</th><th>anomalies</th><th>options</th></tr>",
-        runs.len()
+        "<h1>faultline runs</h1>\n<p>{total} run(s), newest first: {} valid, {} invalid, {} unknown, {} crashed. Page {page} of {pages}.</p>",
+        counts.valid, counts.invalid, counts.unknown, counts.crashed
     );
+    body.push_str(extra);
+    let nav = pager(page, pages);
+    body.push_str(&nav);
+    body.push_str("<table>\n<tr><th>verdict</th><th>test</th><th>time</th><th>duration</th><th>ops</th><th>anomalies</th><th>options</th></tr>\n");
     for run in runs {
         let results = run.records.results.as_ref();
         let class = verdict_class(results.map(|r| r.valid));
@@ -127,7 +273,13 @@ fn render(runs: &[StoredRun]) -> String {
         );
     }
     body.push_str("</table>\n");
-    page("faultline runs", &body)
+    body.push_str(&nav);
+    let title = if page == 1 {
+        "faultline runs".to_string()
+    } else {
+        format!("faultline runs, page {page}")
+    };
+    super::html::page(&title, &body)
 }
 
 #[cfg(test)]

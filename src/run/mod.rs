@@ -17,7 +17,9 @@ mod final_reads;
 mod log;
 mod nodes;
 pub mod overhead;
+pub mod phases;
 pub mod plan;
+pub mod plan_file;
 mod recorder;
 pub mod replay;
 mod summary;
@@ -25,7 +27,7 @@ mod worker;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -39,7 +41,7 @@ use crate::db::daemon::each;
 use crate::db::faketime::FakeClock;
 use crate::db::{Db, DbError};
 use crate::exit;
-use crate::nemesis::schedule::{plan as plan_schedule, Step};
+use crate::nemesis::schedule::{plan as plan_schedule, ScheduleSpec, Step};
 use crate::nemesis::{DbFaults, Nemesis};
 use crate::store::records::{NodeRecord, SshRecord};
 use crate::store::{ResultsRecord, RunDir, TestRecord, LOG, NODE_LOGS};
@@ -146,7 +148,7 @@ pub fn run(args: &TestArgs) -> i32 {
 }
 
 /// Invalid beats unknown beats valid; any error code beats a verdict.
-fn worse(a: i32, b: i32) -> i32 {
+pub fn worse(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
         exit::VALID => 0,
         exit::UNKNOWN => 1,
@@ -245,12 +247,10 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
         &args.db_options,
     )
     .map_err(Usage)?;
-    // The whole fault schedule, drawn before anything runs, so that test.json records it.
-    let steps = plan_schedule(
-        &plan.schedule_spec(),
-        &nodes.names(),
-        seed ^ 0x6e656d65736973,
-    );
+    // The whole fault schedule, drawn before anything runs, so that test.json records it: one
+    // per faults phase, each drawn from the seed and its place.
+    let schedules = fault_schedules(plan, &nodes.names(), seed);
+    let steps: usize = schedules.iter().map(Vec::len).sum();
     let version = if controlled {
         let db = db.clone();
         match tokio::task::spawn_blocking(move || db.version()).await? {
@@ -261,7 +261,7 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
         "not known (--dummy-ssh)".to_string()
     };
     dir.write_test(&test_record(
-        args, plan, &*workload, seed, &nodes, &version, &steps,
+        args, plan, &*workload, seed, &nodes, &version, &schedules,
     ))
     .map_err(|e| CantCreate(format!("{e:#}")))?;
 
@@ -328,18 +328,19 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
     }
 
     let workload_start = Instant::now();
-    let shared = Arc::new(Shared {
-        generator: Mutex::new(workload.generator()),
-        recorder: recorder.clone(),
-        concurrency: plan.concurrency,
-        interval: plan.pace.interval,
-        deadline: workload_start + plan.time_limit,
-        op_timeout: plan.op_timeout,
-    });
+    let shared = Arc::new(Shared::new(
+        workload.generator(),
+        recorder.clone(),
+        plan.concurrency,
+        plan.pace.interval,
+        workload_start,
+        plan.op_timeout,
+        plan.stagger.then_some(seed ^ 0x0073_7461_6767_6572),
+    ));
     let mut unhealed = Vec::new();
     if not_ready.is_none() {
         log.say(&format!(
-            "workload: {}, {} workers, {}, {:.0} s; nemesis: {}",
+            "workload: {}, {} workers, {}{}; phases: {}; nemesis: {}",
             workload.name(),
             plan.concurrency,
             if plan.pace.interval.is_zero() {
@@ -347,7 +348,8 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
             } else {
                 format!("{} ops/s", args.rate)
             },
-            plan.time_limit.as_secs_f64(),
+            if plan.stagger { ", staggered" } else { "" },
+            plan.phases.text(),
             if plan.faults.is_empty() {
                 "none".to_string()
             } else {
@@ -358,75 +360,32 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
                     plan.schedule.name(),
                     plan.nemesis_interval.as_secs_f64(),
                     plan.targets.name(),
-                    steps.len()
+                    steps
                 )
             }
         ));
-        let mut workers = Vec::new();
-        for w in 0..plan.concurrency {
-            let node = &nodes.nodes[(w as usize) % nodes.len()];
-            let connector = db.connector(workload.name(), &node.name)?;
-            workers.push(tokio::spawn(worker::run_worker(
-                w,
-                node.name.clone(),
-                connector,
-                shared.clone(),
-                stop_rx.clone(),
-            )));
-        }
-        let nemesis_task = tokio::spawn(faults::nemesis_loop(
-            steps.clone(),
-            nemesis.clone(),
-            recorder.clone(),
-            workload_start,
-            stop_rx.clone(),
-            log.clone(),
-        ));
-        let progress = tokio::spawn(progress_loop(
-            recorder.clone(),
-            nemesis.clone(),
-            stop_rx.clone(),
-            log.clone(),
-            plan.time_limit,
-        ));
-        if std::env::var(PANIC_HOOK).as_deref() == Ok("workload") {
-            while nemesis.active().is_empty() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            panic_hook("workload");
-        }
-        for w in workers {
-            if let Err(e) = w.await {
-                log.say(&format!("a worker failed: {e}"));
-            }
-        }
-        let _ = stop_tx.send(true);
-        problems.extend(nemesis_task.await.unwrap_or_default());
-        progress.abort();
-
-        // Heal, settle, wait for the datastore, final reads.
-        unhealed = faults::heal(&nemesis, &recorder, &log).await;
-        if !interrupted.load(Ordering::SeqCst) && !recorder.writing_failed() {
-            tokio::time::sleep(plan.settle).await;
-            if controlled {
-                let db2 = db.clone();
-                if let Ok(Err(e)) =
-                    tokio::task::spawn_blocking(move || db2.await_ready(READY_TIMEOUT)).await
-                {
-                    log.say(&format!("after healing: {e}"));
-                    problems.push(format!("after healing: {e}"));
-                }
-            }
-            final_reads::final_reads(
-                &shared,
-                &db,
-                workload.name(),
-                &nodes.names(),
-                plan.op_timeout,
-                &log,
-            )
-            .await;
-        }
+        // Each faults phase follows its own schedule, drawn above.
+        let schedule_of =
+            |n: usize, _length: Duration| schedules.get(n).cloned().unwrap_or_default();
+        let outcome = phases::run(phases::PhaseContext {
+            phases: &plan.phases,
+            shared: &shared,
+            db: &db,
+            workload: workload.name(),
+            nodes: &nodes,
+            nemesis: &nemesis,
+            recorder: &recorder,
+            log: &log,
+            stop: &stop_rx,
+            interrupted: &interrupted,
+            controlled,
+            settle: plan.settle,
+            op_timeout: plan.op_timeout,
+            schedule: &schedule_of,
+        })
+        .await?;
+        problems.extend(outcome.problems);
+        unhealed = outcome.unhealed;
     }
     let workload_seconds = workload_start.elapsed().as_secs_f64();
     let closed = recorder.close();
@@ -619,6 +578,42 @@ fn download_logs(
 }
 
 /// `test.json`.
+/// The nemesis schedule of each faults phase, in order. The first is drawn from the run's seed
+/// alone (as before phases existed, so a plain run and its replay keep their schedule); each
+/// later one from the seed and its place, so that no two phases repeat each other.
+fn fault_schedules(plan: &Plan, nodes: &[String], seed: u64) -> Vec<Vec<Step>> {
+    plan.phases
+        .0
+        .iter()
+        .filter(|p| p.kind == phases::PhaseKind::Faults)
+        .enumerate()
+        .map(|(n, phase)| {
+            let spec = ScheduleSpec {
+                time_limit: phase.limit.unwrap_or_default(),
+                ..plan.schedule_spec()
+            };
+            let place = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            plan_schedule(&spec, nodes, seed ^ 0x6e656d65736973 ^ place)
+        })
+        .collect()
+}
+
+/// The schedules as test.json records them: each step's time counts from the start of its
+/// faults phase (`faults_phase`, from 0).
+fn schedule_records(schedules: &[Vec<Step>]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for (n, steps) in schedules.iter().enumerate() {
+        for step in steps {
+            let mut json = step.to_json();
+            if let Some(o) = json.as_object_mut() {
+                o.insert("faults_phase".into(), n.into());
+            }
+            out.push(json);
+        }
+    }
+    out
+}
+
 fn test_record(
     args: &TestArgs,
     plan: &Plan,
@@ -626,7 +621,7 @@ fn test_record(
     seed: u64,
     nodes: &NodeSet,
     version: &str,
-    steps: &[Step],
+    schedules: &[Vec<Step>],
 ) -> TestRecord {
     let secrets = crate::control::secret::ssh_secrets();
     TestRecord {
@@ -646,10 +641,12 @@ fn test_record(
         } else {
             serde_json::Value::Null
         },
-        schedule: steps.iter().map(Step::to_json).collect(),
+        schedule: schedule_records(schedules),
         args: serde_json::to_value(args).unwrap_or_default(),
         replay_of: args.replay.clone(),
         time_limit_s: plan.time_limit.as_secs_f64(),
+        phases: plan.phases.text(),
+        stagger: plan.stagger,
         concurrency: plan.concurrency,
         rate: args.rate,
         op_timeout_ms: args.op_timeout_ms,
@@ -677,6 +674,7 @@ fn test_record(
     }
 }
 
+/// Every five seconds of load: the operations so far and the faults in force.
 async fn progress_loop(
     recorder: Arc<Recorder>,
     nemesis: Arc<Nemesis>,

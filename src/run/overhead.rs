@@ -2,7 +2,7 @@
 //! history.jsonl to disk), driving an in-process client that answers at once. What it measures
 //! is everything `faultline test` adds to a datastore's own latency; it tests no datastore.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -54,19 +54,20 @@ pub fn measure(concurrency: u64, seconds: f64) -> Result<Overhead> {
     let result = runtime.block_on(async {
         let started = Instant::now();
         let recorder = Recorder::create(&path, started, |_| {})?;
-        let shared = Arc::new(Shared {
-            generator: Mutex::new(Box::new(RegisterGenerator::new(
+        let shared = Arc::new(Shared::new(
+            Box::new(RegisterGenerator::new(
                 1,
                 Mix::new(OPERATIONS, &[1, 1, 1]).map_err(anyhow::Error::msg)?,
                 1000,
                 8,
-            ))),
-            recorder: recorder.clone(),
+            )),
+            recorder.clone(),
             concurrency,
-            interval: Duration::ZERO,
-            deadline: started + Duration::from_secs_f64(seconds),
-            op_timeout: Duration::from_secs(1),
-        });
+            Duration::ZERO,
+            started + Duration::from_secs_f64(seconds),
+            Duration::from_secs(1),
+            None,
+        ));
         let (_stop_tx, stop_rx) = watch::channel(false);
         let workers: Vec<_> = (0..concurrency)
             .map(|w| {

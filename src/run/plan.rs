@@ -9,6 +9,7 @@ use faultline_workloads::{Workload, WorkloadOptions, WorkloadSpec};
 
 use std::sync::Arc;
 
+use super::phases::Phases;
 use crate::cli::TestArgs;
 use crate::db::faketime::FakeClock;
 use crate::db::{self, DbContext, DbSpec};
@@ -37,6 +38,11 @@ pub struct Plan {
     /// How clock faults move clocks.
     pub clock: ClockParams,
     pub time_limit: Duration,
+    /// Warm-up, faults, recovery, final reads (`--phases`; by default faults for
+    /// `--time-limit`, then recovery and final reads).
+    pub phases: Phases,
+    /// Random delays between one worker's operations (`--stagger`).
+    pub stagger: bool,
     /// Workers, resolved against the node count (`3n`).
     pub concurrency: u64,
     pub pace: Pace,
@@ -146,6 +152,17 @@ impl Plan {
         let (named_nodes, node_count) = nodes(args)?;
         let concurrency = parse_concurrency(&args.concurrency, node_count).map_err(usage)?;
         let pace = Pace::new(args.rate, concurrency).map_err(usage)?;
+        let phases = match &args.phases {
+            Some(text) => Phases::parse(text, time_limit).map_err(usage)?,
+            None => Phases::standard(time_limit),
+        };
+        if args.stagger && pace.interval.is_zero() {
+            return Err(usage(
+                "--stagger draws random delays around the interval --rate gives: with --rate 0 \
+                 there is none; give a rate"
+                    .into(),
+            ));
+        }
         let plan = Plan {
             db,
             workload,
@@ -157,6 +174,8 @@ impl Plan {
             at_once,
             clock,
             time_limit,
+            phases,
+            stagger: args.stagger,
             concurrency,
             pace,
             op_timeout: Duration::from_millis(args.op_timeout_ms),
@@ -414,6 +433,21 @@ mod tests {
     }
 
     #[test]
+    fn phases_default_to_faults_for_the_time_limit_then_recovery_and_final_reads() {
+        let plan = Plan::new(&args(&["--time-limit", "12"])).unwrap();
+        assert_eq!(plan.phases.text(), "faults:12,recovery:60,final-reads");
+        let plan = Plan::new(&args(&[
+            "--phases",
+            "warm-up:3,faults,recovery:9,final-reads:4",
+        ]))
+        .unwrap();
+        assert_eq!(
+            plan.phases.text(),
+            "warm-up:3,faults:60,recovery:9,final-reads:4"
+        );
+    }
+
+    #[test]
     fn a_plan_names_the_test_after_its_datastore_and_workload() {
         let plan = Plan::new(&args(&["--concurrency", "2n", "--rate", "50"])).unwrap();
         assert_eq!(plan.name, "etcd-register");
@@ -489,6 +523,9 @@ mod tests {
                 &["--nemesis", "clock-bump", "--clock-strobe-period-ms", "0"][..],
                 "--clock-strobe-period-ms",
             ),
+            (&["--phases", "faults:10,final-reads"][..], "--phases"),
+            (&["--phases", "storm:3"][..], "unknown phase"),
+            (&["--stagger", "--rate", "0"][..], "--stagger"),
         ] {
             let e = refused(extra);
             assert!(e.contains(says), "{extra:?}: {e}");

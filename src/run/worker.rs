@@ -5,12 +5,20 @@
 //!
 //! A worker whose operation ended in `info` retires its process (the operation may still take
 //! effect, so that process must never invoke again) and continues as `process + concurrency`,
-//! as Jepsen does.
+//! as Jepsen does. The process a worker has reached is kept in [`Shared`], so that a worker
+//! started again after a recovery phase continues as that process.
+//!
+//! With `--stagger` the time between two operations of a worker is drawn uniformly from zero
+//! to twice the interval `--rate` gives (Jepsen's `stagger`), from a stream of the run's seed
+//! of its own per worker: the mean rate stays the same, the operations no longer come on a
+//! beat.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use faultline_checkers::history::{OpType, Process, Value};
+use faultline_workloads::generator::Rng;
 use faultline_workloads::{Client, Completion, Generator, Invocation};
 use tokio::sync::watch;
 
@@ -24,9 +32,61 @@ pub struct Shared {
     pub concurrency: u64,
     /// Time between two invocations of one worker; zero = as fast as possible.
     pub interval: Duration,
-    pub deadline: Instant,
+    /// When the current stretch of load ends (see [`Shared::set_deadline`]).
+    pub deadline: Mutex<Instant>,
     /// Bound on one operation, beyond the client's own timeouts: a hung call becomes `info`.
     pub op_timeout: Duration,
+    /// `--stagger`: the seed of the workers' random delays; `None`: a steady beat.
+    pub stagger: Option<u64>,
+    /// The process each worker is now (it grows by `concurrency` at each `info`).
+    pub processes: Vec<AtomicU64>,
+}
+
+impl Shared {
+    /// What the workers share, their load ending at `deadline`.
+    pub fn new(
+        generator: Box<dyn Generator>,
+        recorder: Arc<Recorder>,
+        concurrency: u64,
+        interval: Duration,
+        deadline: Instant,
+        op_timeout: Duration,
+        stagger: Option<u64>,
+    ) -> Shared {
+        Shared {
+            generator: Mutex::new(generator),
+            recorder,
+            concurrency,
+            interval,
+            deadline: Mutex::new(deadline),
+            op_timeout,
+            stagger,
+            processes: (0..concurrency).map(AtomicU64::new).collect(),
+        }
+    }
+
+    /// Sets when the workers stop: the end of a stretch of workload phases.
+    pub fn set_deadline(&self, deadline: Instant) {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = deadline;
+    }
+
+    fn deadline(&self) -> Instant {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The time until a worker's next operation: the interval, or with `--stagger` (a worker's
+    /// own `rng`) a random draw from zero to twice it.
+    fn gap(&self, rng: Option<&mut Rng>) -> Duration {
+        match rng {
+            Some(rng) => staggered(self.interval, rng),
+            None => self.interval,
+        }
+    }
+}
+
+/// Jepsen's `stagger`: uniform from zero to twice `interval`, so the mean stays `interval`.
+fn staggered(interval: Duration, rng: &mut Rng) -> Duration {
+    interval.mul_f64(2.0 * rng.unit())
 }
 
 /// Runs one worker until the deadline, until the generator has nothing more, or until `stop`
@@ -38,13 +98,21 @@ pub async fn run_worker(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut process = id;
+    let slot = &shared.processes[id as usize];
+    let mut process = slot.load(Ordering::SeqCst);
     let mut client: Option<Box<dyn Client>> = None;
+    let mut rng = shared
+        .stagger
+        .map(|seed| Rng::new(seed).fork(process.wrapping_add(1)));
     // Spread the workers' first operations over one interval so they do not move in lockstep.
-    let offset = shared.interval.mul_f64((id as f64 * 0.618_034) % 1.0);
+    let offset = match rng.as_mut() {
+        Some(rng) => shared.gap(Some(rng)),
+        None => shared.interval.mul_f64((id as f64 * 0.618_034) % 1.0),
+    };
     let mut next = Instant::now() + offset;
+    let deadline = shared.deadline();
     loop {
-        if *stop.borrow() || Instant::now() >= shared.deadline {
+        if *stop.borrow() || Instant::now() >= deadline {
             return;
         }
         let wait = next.saturating_duration_since(Instant::now());
@@ -54,7 +122,8 @@ pub async fn run_worker(
                 _ = stop.changed() => return,
             }
         }
-        next = next.max(Instant::now() - shared.interval) + shared.interval;
+        let gap = shared.gap(rng.as_mut());
+        next = next.max(Instant::now() - gap) + gap;
         let invocation = {
             let mut g = shared.generator.lock().unwrap_or_else(|p| p.into_inner());
             g.next()
@@ -113,6 +182,7 @@ pub async fn run_worker(
         let retire = complete(&shared, process, &invocation, completion, &node);
         if retire {
             process += shared.concurrency;
+            slot.store(process, Ordering::SeqCst);
             // The connection may be what failed: start afresh.
             client = None;
         }
@@ -179,4 +249,31 @@ pub fn record(
         node: Some(node),
         error,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staggered_delays_are_seeded_spread_and_keep_the_mean_rate() {
+        let interval = Duration::from_millis(100);
+        let draw = |seed| {
+            let mut rng = Rng::new(seed);
+            (0..10_000)
+                .map(|_| staggered(interval, &mut rng))
+                .collect::<Vec<_>>()
+        };
+        let a = draw(7);
+        assert_eq!(a, draw(7), "the same seed, the same delays");
+        assert_ne!(a, draw(8));
+        assert!(a.iter().all(|d| *d <= interval * 2));
+        assert!(a.iter().any(|d| *d < interval / 10));
+        assert!(a.iter().any(|d| *d > interval * 19 / 10));
+        let mean = a.iter().sum::<Duration>() / a.len() as u32;
+        assert!(
+            mean > interval * 95 / 100 && mean < interval * 105 / 100,
+            "mean {mean:?}"
+        );
+    }
 }

@@ -5,7 +5,10 @@
 //! here ([`HISTORY`], [`TEST`], [`RESULTS`], ...), and [`records`] has the typed `test.json` and
 //! `results.json` that the run writes and the pages, `--junit` and `compare` read.
 
+pub mod gc;
+pub mod matrix;
 pub mod records;
+pub mod synthetic;
 
 pub use records::{ResultsRecord, RunRecords, Summary, TestRecord};
 
@@ -94,11 +97,14 @@ impl RunDir {
     }
 }
 
-/// Every run directory of a store (`<store>/<test>/<stamp>/`, the `latest` links left out),
-/// sorted by test, then time.
+/// Every run directory of a store (`<store>/<test>/<stamp>/`, the `latest` links and the
+/// matrices left out), sorted by test, then time.
 pub fn run_dirs(store: &Path) -> std::io::Result<Vec<RunDir>> {
     let mut runs = Vec::new();
     for test in subdirs(store)? {
+        if test.file_name().is_some_and(|n| n == matrix::MATRICES) {
+            continue;
+        }
         for run in subdirs(&test)? {
             runs.push(RunDir::open(&run));
         }
@@ -107,7 +113,7 @@ pub fn run_dirs(store: &Path) -> std::io::Result<Vec<RunDir>> {
 }
 
 /// The real subdirectories of `dir` (symbolic links such as `latest` left out), sorted.
-fn subdirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn subdirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
@@ -118,13 +124,13 @@ fn subdirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Writes `value` as pretty JSON to `path`.
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)
         .with_context(|| format!("serializing {}", path.display()))?;
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
+pub(crate) fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
     let tmp = link.with_extension("tmp-link");
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)

@@ -46,6 +46,11 @@ pub struct TestRecord {
     /// The run this one is a replay of.
     pub replay_of: Option<PathBuf>,
     pub time_limit_s: f64,
+    /// The phases as `--phases` reads them (`warm-up:10,faults:30,recovery:60,final-reads`);
+    /// empty in runs older than phases, which were `faults,recovery,final-reads`.
+    pub phases: String,
+    /// Whether the workers' operations were staggered (`--stagger`).
+    pub stagger: bool,
     pub concurrency: u64,
     pub rate: f64,
     pub op_timeout_ms: u64,

@@ -89,76 +89,134 @@ fn outcome(valid: Validity) -> Outcome {
 
 /// The JUnit XML document for these runs.
 pub fn junit_xml(runs: &[RunSummary]) -> String {
-    let mut cases = String::new();
-    let (mut tests, mut failures, mut errors, mut time) = (0, 0, 0, 0.0);
-    for run in runs {
-        time += run.seconds;
-        let checkers = if run.checkers.is_empty() {
-            vec![("verdict".to_owned(), run.valid, Vec::new())]
-        } else {
-            run.checkers.clone()
-        };
-        for (checker, valid, anomalies) in &checkers {
-            tests += 1;
-            let _ = writeln!(
-                cases,
-                "  <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\">",
-                escape(&format!("{}/{checker}", run.test)),
-                escape(&run.test),
-                run.seconds
-            );
-            match outcome(*valid) {
-                Outcome::Pass => {}
-                Outcome::Failure => {
-                    failures += 1;
-                    let message = if anomalies.is_empty() {
-                        "invalid".to_owned()
-                    } else {
-                        format!("anomalies: {}", anomalies.join(", "))
-                    };
-                    let _ = writeln!(
-                        cases,
-                        "    <failure message=\"{}\" type=\"invalid\">{}</failure>",
-                        escape(&message),
-                        escape(&run.run_dir.display().to_string())
-                    );
-                }
-                Outcome::Error => {
-                    errors += 1;
-                    let message = match &run.cause {
-                        Some(cause) => format!("unknown: {cause}"),
-                        None => "unknown verdict".to_owned(),
-                    };
-                    let _ = writeln!(
-                        cases,
-                        "    <error message=\"{}\" type=\"unknown\"/>",
-                        escape(&message)
-                    );
-                }
-            }
-            let _ = writeln!(
-                cases,
-                "    <system-out>{}</system-out>\n  </testcase>",
-                escape(&run.run_dir.display().to_string())
-            );
-        }
-    }
+    let suite = Suite::of("faultline", runs);
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <testsuites>\n\
-         <testsuite name=\"faultline\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" \
-         skipped=\"0\" time=\"{time:.3}\">\n{cases}</testsuite>\n</testsuites>\n"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n{}</testsuites>\n",
+        suite.xml
     )
 }
 
-/// Writes the JUnit XML for `runs` to `path` (creating its directory).
-pub fn write_junit(path: &Path, runs: &[RunSummary]) -> Result<()> {
+/// One JUnit document for a whole test matrix: a `<testsuite>` per cell (its name), a test
+/// case per run and checker (`run 2/linearizable`), classed under the cell.
+pub fn matrix_xml(suites: &[(String, Vec<RunSummary>)]) -> String {
+    let mut out = String::new();
+    let (mut tests, mut failures, mut errors, mut time) = (0, 0, 0, 0.0);
+    for (name, runs) in suites {
+        let suite = Suite::of(name, runs);
+        tests += suite.tests;
+        failures += suite.failures;
+        errors += suite.errors;
+        time += suite.time;
+        out.push_str(&suite.xml);
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <testsuites name=\"faultline test-all\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"{errors}\" time=\"{time:.3}\">\n{out}</testsuites>\n"
+    )
+}
+
+/// One `<testsuite>` and its counts.
+struct Suite {
+    xml: String,
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    time: f64,
+}
+
+impl Suite {
+    /// The suite `name` of these runs: a test case per run and checker, each named
+    /// `<run's test>/<checker>` and classed under the run's test (or, in a matrix, the cell).
+    fn of(name: &str, runs: &[RunSummary]) -> Suite {
+        let mut cases = String::new();
+        let (mut tests, mut failures, mut errors, mut time) = (0, 0, 0, 0.0);
+        let classname = |run: &RunSummary| {
+            if name == "faultline" {
+                run.test.clone()
+            } else {
+                name.to_string()
+            }
+        };
+        for run in runs {
+            time += run.seconds;
+            let checkers = if run.checkers.is_empty() {
+                vec![("verdict".to_owned(), run.valid, Vec::new())]
+            } else {
+                run.checkers.clone()
+            };
+            for (checker, valid, anomalies) in &checkers {
+                tests += 1;
+                let _ = writeln!(
+                    cases,
+                    "  <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\">",
+                    escape(&format!("{}/{checker}", run.test)),
+                    escape(&classname(run)),
+                    run.seconds
+                );
+                match outcome(*valid) {
+                    Outcome::Pass => {}
+                    Outcome::Failure => {
+                        failures += 1;
+                        let message = if anomalies.is_empty() {
+                            "invalid".to_owned()
+                        } else {
+                            format!("anomalies: {}", anomalies.join(", "))
+                        };
+                        let _ = writeln!(
+                            cases,
+                            "    <failure message=\"{}\" type=\"invalid\">{}</failure>",
+                            escape(&message),
+                            escape(&run.run_dir.display().to_string())
+                        );
+                    }
+                    Outcome::Error => {
+                        errors += 1;
+                        let message = match &run.cause {
+                            Some(cause) => format!("unknown: {cause}"),
+                            None => "unknown verdict".to_owned(),
+                        };
+                        let _ = writeln!(
+                            cases,
+                            "    <error message=\"{}\" type=\"unknown\"/>",
+                            escape(&message)
+                        );
+                    }
+                }
+                let _ = writeln!(
+                    cases,
+                    "    <system-out>{}</system-out>\n  </testcase>",
+                    escape(&run.run_dir.display().to_string())
+                );
+            }
+        }
+        Suite {
+            xml: format!(
+                "<testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" \
+                 errors=\"{errors}\" skipped=\"0\" time=\"{time:.3}\">\n{cases}</testsuite>\n",
+                escape(name)
+            ),
+            tests,
+            failures,
+            errors,
+            time,
+        }
+    }
+}
+
+/// Writes a JUnit document to `path` (creating its directory).
+pub fn write_xml(path: &Path, xml: &str) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the directory {}", dir.display()))?;
     }
-    std::fs::write(path, junit_xml(runs))
+    std::fs::write(path, xml)
         .with_context(|| format!("cannot write JUnit XML to {}", path.display()))
+}
+
+/// Writes the JUnit XML for `runs` to `path` (creating its directory).
+pub fn write_junit(path: &Path, runs: &[RunSummary]) -> Result<()> {
+    write_xml(path, &junit_xml(runs))
 }
 
 /// The runs in `store` whose timestamp directory is `since` (a `store::timestamp`) or later,

@@ -48,6 +48,7 @@ pub enum Isolation {
 
 /// PostgreSQL's options.
 #[derive(clap::Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[command(next_help_heading = "PostgreSQL (--db postgres)")]
 #[group(id = "postgres-options")]
 pub struct Options {
