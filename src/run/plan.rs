@@ -385,6 +385,31 @@ mod tests {
         }
     }
 
+    /// Each faults phase follows a schedule of its own; the first is the one a run without
+    /// `--phases` draws, so adding phases around a test keeps its first faults.
+    #[test]
+    fn each_faults_phase_draws_its_own_schedule_and_the_first_is_a_plain_runs() {
+        let nodes: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+        let fault = ["--nemesis", "partition-random-halves", "--time-limit", "20"];
+        let plain = Plan::new(&args(&fault)).unwrap();
+        let mut phased_args = fault.to_vec();
+        phased_args.extend(["--phases", "faults,recovery:5,faults,recovery:5,final-reads"]);
+        let phased = Plan::new(&args(&phased_args)).unwrap();
+        let json = |steps: &[crate::nemesis::schedule::Step]| {
+            steps.iter().map(|s| s.to_json()).collect::<Vec<_>>()
+        };
+        let one = crate::run::fault_schedules(&plain, &nodes, 7);
+        let two = crate::run::fault_schedules(&phased, &nodes, 7);
+        assert_eq!(one.len(), 1);
+        assert_eq!(two.len(), 2);
+        assert!(!two[0].is_empty() && !two[1].is_empty());
+        assert_eq!(json(&one[0]), json(&two[0]));
+        assert_ne!(json(&two[0]), json(&two[1]));
+        let records = crate::run::schedule_records(&two);
+        assert_eq!(records.len(), two[0].len() + two[1].len());
+        assert_eq!(records[0]["faults_phase"], 0);
+        assert_eq!(records[records.len() - 1]["faults_phase"], 1);
+    }
     #[test]
     fn concurrency_accepts_numbers_and_per_node_counts() {
         assert_eq!(parse_concurrency("10", 5).unwrap(), 10);
