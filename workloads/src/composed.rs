@@ -297,13 +297,17 @@ fn route(line: &str, number: usize, history: &Path, names: &[&str]) -> Result<Ro
         return Ok(Route::Every);
     }
     match op.get("workload").and_then(|w| w.as_str()) {
-        Some(w) => names.iter().position(|n| *n == w).map(Route::One).ok_or_else(|| {
-            format!(
-                "{} line {number}: workload {w:?} is not one of this run's ({})",
-                history.display(),
-                names.join(", ")
-            )
-        }),
+        Some(w) => names
+            .iter()
+            .position(|n| *n == w)
+            .map(Route::One)
+            .ok_or_else(|| {
+                format!(
+                    "{} line {number}: workload {w:?} is not one of this run's ({})",
+                    history.display(),
+                    names.join(", ")
+                )
+            }),
         None => Err(format!(
             "{} line {number}: a client operation without a `workload` field, in a history of \
              several workloads ({}): it cannot be given to one",
@@ -317,8 +321,8 @@ fn route(line: &str, number: usize, history: &Path, names: &[&str]) -> Result<Ro
 /// operations on the way.
 fn split_history(history: &Path, names: &[&'static str]) -> Result<Split, CheckFailure> {
     let fail = |e: String| CheckFailure(e);
-    let input = File::open(history)
-        .map_err(|e| fail(format!("cannot open {}: {e}", history.display())))?;
+    let input =
+        File::open(history).map_err(|e| fail(format!("cannot open {}: {e}", history.display())))?;
     let paths: Vec<PathBuf> = names.iter().map(|n| part_path(history, n)).collect();
     let mut outs = paths
         .iter()
@@ -370,10 +374,8 @@ mod tests {
     }
 
     fn temp_history(name: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "faultline-composed-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("faultline-composed-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("history.jsonl");
         std::fs::write(&path, text).unwrap();
@@ -482,9 +484,11 @@ mod tests {
             std::fs::read_to_string(p)
                 .unwrap()
                 .lines()
-                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
-                    .as_u64()
-                    .unwrap())
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                        .as_u64()
+                        .unwrap()
+                })
                 .collect()
         };
         assert_eq!(split.paths[0], part_path(&history, "register"));
@@ -492,16 +496,24 @@ mod tests {
         assert_eq!(indexes(&split.paths[0]), vec![0, 2, 3, 7]);
         assert_eq!(indexes(&split.paths[1]), vec![1, 2, 4, 5, 6]);
         // The register's one read never completed: its part observed nothing.
-        let register = split.counts[0].vacuous("register", Observation {
-            observe: &["read"],
-            change: &["write", "cas"],
-        });
-        assert!(register.unwrap().contains("no read of the register workload"));
-        assert_eq!(
-            split.counts[1].vacuous("counter", Observation {
+        let register = split.counts[0].vacuous(
+            "register",
+            Observation {
                 observe: &["read"],
-                change: &["add"],
-            }),
+                change: &["write", "cas"],
+            },
+        );
+        assert!(register
+            .unwrap()
+            .contains("no read of the register workload"));
+        assert_eq!(
+            split.counts[1].vacuous(
+                "counter",
+                Observation {
+                    observe: &["read"],
+                    change: &["add"],
+                }
+            ),
             None
         );
     }
@@ -517,14 +529,27 @@ mod tests {
                 "\n",
             ),
         );
-        let err = split_history(&history, &["register", "counter"]).err().unwrap();
-        assert!(err.0.contains("line 2: a client operation without a `workload`"), "{}", err.0);
+        let err = split_history(&history, &["register", "counter"])
+            .err()
+            .unwrap();
+        assert!(
+            err.0
+                .contains("line 2: a client operation without a `workload`"),
+            "{}",
+            err.0
+        );
         let stranger = temp_history(
             "stranger",
             "{\"index\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"add\",\"workload\":\"bank\"}\n",
         );
-        let err = split_history(&stranger, &["register", "counter"]).err().unwrap();
-        assert!(err.0.contains("workload \"bank\" is not one of"), "{}", err.0);
+        let err = split_history(&stranger, &["register", "counter"])
+            .err()
+            .unwrap();
+        assert!(
+            err.0.contains("workload \"bank\" is not one of"),
+            "{}",
+            err.0
+        );
     }
 
     #[test]
