@@ -382,6 +382,13 @@ mod tests {
         path
     }
 
+    /// Removes what `temp_history` made (left behind only when a test fails).
+    fn remove(history: &Path) {
+        if let Some(dir) = history.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
     #[test]
     fn one_workload_is_itself_and_several_are_composed() {
         let one = build(&[&register::SPEC], &options(4)).unwrap();
@@ -516,6 +523,7 @@ mod tests {
             ),
             None
         );
+        remove(&history);
     }
 
     #[test]
@@ -550,6 +558,8 @@ mod tests {
             "{}",
             err.0
         );
+        remove(&history);
+        remove(&stranger);
     }
 
     #[test]
@@ -590,5 +600,6 @@ mod tests {
             ]
         );
         assert_ne!(verdicts[0].name(), verdicts[1].name());
+        remove(&history);
     }
 }
