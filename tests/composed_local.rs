@@ -107,6 +107,19 @@ fn register_and_counter_run_at_once_on_their_own_keys_and_are_judged_apart() {
         .unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 
+    // The whole history is no one model's: `check` says so and names the parts.
+    let whole = faultline()
+        .arg("check")
+        .arg(run.join("history.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(whole.status.code(), Some(65), "{}", text(&whole));
+    assert!(
+        text(&whole).contains("history.register.jsonl"),
+        "{}",
+        text(&whole)
+    );
+
     // The run page and the JUnit file name each workload's verdict.
     let page = std::fs::read_to_string(run.join("index.html")).unwrap();
     assert!(page.contains("register linearizable"), "run page");

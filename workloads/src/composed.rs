@@ -278,6 +278,31 @@ pub fn part_path(history: &Path, workload: &str) -> PathBuf {
     history.with_file_name(format!("{stem}.{workload}.jsonl"))
 }
 
+/// The workloads named by the first `lines` lines of a faultline JSONL history, in order of
+/// first appearance: empty for a history of one workload (or one that cannot be read). Lets
+/// `faultline check` say why a history of several workloads does not check as one.
+pub fn workloads_in(history: &Path, lines: usize) -> Vec<String> {
+    let Ok(file) = File::open(history) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    for line in BufReader::new(file)
+        .lines()
+        .take(lines)
+        .map_while(Result::ok)
+    {
+        let Ok(op) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(w) = op.get("workload").and_then(|w| w.as_str()) {
+            if !names.iter().any(|n| n == w) {
+                names.push(w.to_string());
+            }
+        }
+    }
+    names
+}
+
 /// Which files a line of the history goes to.
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
@@ -486,6 +511,7 @@ mod tests {
                 "\n",
             ),
         );
+        assert_eq!(workloads_in(&history, 100), ["register", "counter"]);
         let split = split_history(&history, &["register", "counter"]).unwrap();
         let indexes = |p: &Path| -> Vec<u64> {
             std::fs::read_to_string(p)
