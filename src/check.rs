@@ -188,11 +188,38 @@ fn check_file_telling(
             result.lines = Some(checked.lines);
         }
         Err(FileCheckError::Check(CheckError::Prepare(e))) => {
-            result.error = Some(format!("{}: {e}", path.display()));
+            result.error = Some(format!(
+                "{}: {e}{}",
+                path.display(),
+                several_workloads(path)
+            ));
         }
         Err(e) => result.error = Some(e.to_string()),
     }
     result
+}
+
+/// When `path` is the history of several workloads at once, why it does not check as one and
+/// what to check instead; otherwise nothing.
+fn several_workloads(path: &Path) -> String {
+    let names = faultline_workloads::composed::workloads_in(path, 10_000);
+    if names.len() < 2 {
+        return String::new();
+    }
+    let parts: Vec<String> = names
+        .iter()
+        .map(|n| {
+            faultline_workloads::composed::part_path(path, n)
+                .display()
+                .to_string()
+        })
+        .collect();
+    format!(
+        " (this history holds several workloads, {}: check each one's part, which the run wrote \
+         next to it: {})",
+        names.join(", "),
+        parts.join(", ")
+    )
 }
 
 fn ms(d: Duration) -> f64 {

@@ -216,7 +216,10 @@ pub struct TestArgs {
     #[arg(long, default_value = "etcd")]
     pub db: String,
 
-    /// The workload (see the list below); the test is called `<db>-<workload>`.
+    /// The workload (see the list below); the test is called `<db>-<workload>`. Several,
+    /// comma-separated (`register,counter`), run at once on keys of their own: the workers are
+    /// split between them, each is checked on its part of the history, and the test is called
+    /// `<db>-register+counter`.
     #[arg(long, default_value = "register")]
     pub workload: String,
 

@@ -340,5 +340,6 @@ fn extra(node: &str, error: Option<String>) -> Option<Box<OpExtra>> {
     Some(Box::new(OpExtra {
         node: Some(node.into()),
         error: error.map(|e| Value::Str(e.into())),
+        workload: None,
     }))
 }

@@ -608,6 +608,7 @@ mod tests {
                     o.extra = Some(Box::new(OpExtra {
                         node: Some((*node).into()),
                         error: None,
+                        workload: None,
                     }));
                     o
                 })

@@ -113,6 +113,10 @@ pub struct Anomaly {
 /// What one checker concluded about one history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// The workload whose part of the history this verdict judges, in a run of several
+    /// workloads at once (`register` of `register+counter`); `None` when the run had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
     /// Which checker: `linearizable`, `set`, `elle`, ... (the report picks the pages that draw
     /// `detail` by this name; everything else ignores it).
     pub checker: String,
@@ -143,6 +147,7 @@ impl Verdict {
     /// A verdict with nothing found yet: `valid`, no anomalies, no counts, no detail.
     pub fn new(checker: &str, against: &str) -> Verdict {
         Verdict {
+            workload: None,
             checker: checker.to_string(),
             against: against.to_string(),
             valid: Validity::Valid,
@@ -151,6 +156,15 @@ impl Verdict {
             unknown_because: Vec::new(),
             counts: BTreeMap::new(),
             detail: serde_json::Value::Null,
+        }
+    }
+
+    /// The verdict's name for people and for reports: the checker, after its workload's name
+    /// when the run had several (`register linearizable`, `counter counter`).
+    pub fn name(&self) -> String {
+        match &self.workload {
+            Some(w) => format!("{w} {}", self.checker),
+            None => self.checker.clone(),
         }
     }
 

@@ -114,8 +114,9 @@ pub struct DbContext {
     pub cluster: String,
     /// The run's seed (a cluster token, say, unique per run).
     pub seed: u64,
-    /// The workload the clients will run.
-    pub workload: &'static str,
+    /// The workloads the clients will run (several when they run at once, each on keys of its
+    /// own).
+    pub workloads: Vec<&'static str>,
     /// How long a client operation may take before it is given up as `info`.
     pub op_timeout: Duration,
     /// When the run has clock faults: start every process whose clock the nemesis moves under

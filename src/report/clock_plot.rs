@@ -346,6 +346,7 @@ mod tests {
         op.extra = Some(Box::new(faultline_checkers::history::OpExtra {
             node: None,
             error: Some(Value::Str("node n1: timed out".into())),
+            workload: None,
         }));
         assert!(clocks(&History::from_ops(vec![op])).is_empty());
     }

@@ -189,7 +189,7 @@ fn check_section(body: &mut String, c: &Verdict, facts: &RunFacts<'_>) {
     let _ = writeln!(
         body,
         "<h3>{} <small>({})</small> <span class=\"verdict {class}\">{class}</span></h3>\n<p>{}</p>",
-        escape(&c.checker),
+        escape(&c.name()),
         escape(&c.against),
         escape(&c.summary)
     );

@@ -29,6 +29,7 @@ pub fn record_fault(recorder: &Recorder, event: &FaultEvent, error: Option<Strin
             .unwrap_or_else(|_| Value::Str(event.value.to_string().into())),
         node: None,
         error,
+        workload: None,
     });
 }
 

@@ -371,7 +371,7 @@ async fn run_once(args: &TestArgs, plan: &Plan, run_number: u32) -> Result<i32> 
             phases: &plan.phases,
             shared: &shared,
             db: &db,
-            workload: workload.name(),
+            workload: &*workload,
             nodes: &nodes,
             nemesis: &nemesis,
             recorder: &recorder,

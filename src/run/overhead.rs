@@ -74,6 +74,7 @@ pub fn measure(concurrency: u64, seconds: f64) -> Result<Overhead> {
                 tokio::spawn(run_worker(
                     w,
                     "local".into(),
+                    None,
                     Box::new(NoopClient),
                     shared.clone(),
                     stop_rx.clone(),

@@ -212,7 +212,7 @@ pub struct PhaseContext<'a> {
     pub phases: &'a Phases,
     pub shared: &'a Arc<Shared>,
     pub db: &'a Arc<dyn Db>,
-    pub workload: &'static str,
+    pub workload: &'a dyn faultline_workloads::Workload,
     pub nodes: &'a NodeSet,
     pub nemesis: &'a Arc<Nemesis>,
     pub recorder: &'a Arc<Recorder>,
@@ -297,7 +297,7 @@ pub async fn run(ctx: PhaseContext<'_>) -> Result<PhaseOutcome> {
                 let reads = final_reads::final_reads(
                     ctx.shared,
                     ctx.db,
-                    ctx.workload,
+                    ctx.workload.name(),
                     &names,
                     ctx.op_timeout,
                     ctx.log,
@@ -364,10 +364,15 @@ async fn stretch(
     let mut workers = Vec::new();
     for w in 0..ctx.shared.concurrency {
         let node = &ctx.nodes.nodes[(w as usize) % ctx.nodes.len()];
-        let connector = ctx.db.connector(ctx.workload, &node.name)?;
+        // A worker of a run of several workloads needs the client of the one it serves.
+        let part = ctx.workload.part_of_worker(w);
+        let connector = ctx
+            .db
+            .connector(part.unwrap_or(ctx.workload.name()), &node.name)?;
         workers.push(tokio::spawn(worker::run_worker(
             w,
             node.name.clone(),
+            part,
             connector,
             ctx.shared.clone(),
             stop_rx.clone(),

@@ -25,8 +25,9 @@ pub struct Usage(pub String);
 /// A validated `faultline test`.
 pub struct Plan {
     pub db: &'static DbSpec,
-    pub workload: &'static WorkloadSpec,
-    /// `<db>-<workload>`.
+    /// The workloads, in the order named: one, or several at once on keys of their own.
+    pub workloads: Vec<&'static WorkloadSpec>,
+    /// `<db>-<workload>`, `<db>-<workload>+<workload>` for several.
     pub name: String,
     pub faults: Vec<Fault>,
     pub targets: Targets,
@@ -69,21 +70,18 @@ impl Plan {
                     .join(", ")
             ))
         })?;
-        let workload = faultline_workloads::find(&args.workload).ok_or_else(|| {
-            usage(format!(
-                "--workload {}: no such workload (known: {})",
-                args.workload,
-                faultline_workloads::names().join(", ")
-            ))
-        })?;
-        if !db.supports(workload.name) {
-            return Err(usage(format!(
-                "{} has no client for the {} workload; supported pairs: {}",
-                db.name,
-                workload.name,
-                db::pairs().join(", ")
-            )));
+        let workloads = faultline_workloads::find_list(&args.workload).map_err(usage)?;
+        for workload in &workloads {
+            if !db.supports(workload.name) {
+                return Err(usage(format!(
+                    "{} has no client for the {} workload; supported pairs: {}",
+                    db.name,
+                    workload.name,
+                    db::pairs().join(", ")
+                )));
+            }
         }
+        let workload_names: Vec<&str> = workloads.iter().map(|w| w.name).collect();
         let foreign = args.db_options.foreign(db.name);
         if !foreign.is_empty() {
             return Err(usage(format!(
@@ -165,8 +163,8 @@ impl Plan {
         }
         let plan = Plan {
             db,
-            workload,
-            name: format!("{}-{}", db.name, workload.name),
+            name: format!("{}-{}", db.name, workload_names.join("+")),
+            workloads,
             faults,
             targets,
             nemesis_interval,
@@ -203,9 +201,10 @@ impl Plan {
         Ok(plan)
     }
 
-    /// The workload of run number `seed`'s run.
+    /// The workload of run number `seed`'s run (several composed into one when several are
+    /// named).
     pub fn workload(&self, args: &TestArgs, seed: u64) -> Result<Box<dyn Workload>, Usage> {
-        (self.workload.build)(&WorkloadOptions {
+        let options = WorkloadOptions {
             seed,
             concurrency: self.concurrency,
             mix: args.mix.clone(),
@@ -215,8 +214,8 @@ impl Plan {
             max_txn_length: args.max_txn_length,
             max_writes_per_key: args.max_writes_per_key,
             consistency_models: args.consistency_models.clone(),
-        })
-        .map_err(Usage)
+        };
+        faultline_workloads::composed::build(&self.workloads, &options).map_err(Usage)
     }
 
     /// As many nodes as the run will have, for checking the datastore's options against their
@@ -251,7 +250,7 @@ impl Plan {
             nodes,
             cluster: args.cluster.clone(),
             seed,
-            workload: self.workload.name,
+            workloads: self.workloads.iter().map(|w| w.name).collect(),
             op_timeout: self.op_timeout,
             fake_clock,
         }
@@ -478,6 +477,35 @@ mod tests {
         assert_eq!(plan.name, "etcd-register");
         assert_eq!(plan.concurrency, 10);
         assert_eq!(plan.pace.interval, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn several_workloads_name_the_test_together_and_each_must_be_supported_once() {
+        let plan = Plan::new(&args(&["--workload", "register,counter"])).unwrap();
+        assert_eq!(plan.name, "etcd-register+counter");
+        assert_eq!(plan.workloads.len(), 2);
+        // The test's own name reads back as the same workloads (a replay passes it on).
+        let again = Plan::new(&args(&["--workload", "register+counter"])).unwrap();
+        assert_eq!(again.name, plan.name);
+        for (list, says) in [
+            ("register,set", "etcd has no client for the set workload"),
+            ("register,register", "register is named twice"),
+            ("register,nope", "no such workload \"nope\""),
+            ("register,", "no such workload \"\""),
+        ] {
+            match Plan::new(&args(&["--workload", list])) {
+                Ok(_) => panic!("--workload {list} was accepted"),
+                Err(e) => assert!(e.0.contains(says), "--workload {list}: {}", e.0),
+            }
+        }
+        let e = Plan::new(&args(&["--workload", "register,counter", "--mix", "1,1"]))
+            .err()
+            .unwrap();
+        assert!(
+            e.0.contains("--mix weighs the operations of one workload"),
+            "{}",
+            e.0
+        );
     }
 
     /// Each of these once panicked or started a cluster before failing.

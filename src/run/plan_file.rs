@@ -23,6 +23,10 @@ use toml::Spanned;
 
 use super::plan::Usage;
 
+/// Options whose one value is a comma-separated list of names (`--workload register,counter`):
+/// a plan may give them as an array, `workload = ["register", "counter"]`.
+const COMMA_LISTS: &[&str] = &["workload"];
+
 /// One option of a plan: where it is, and the arguments it stands for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanArg {
@@ -179,6 +183,13 @@ pub fn table_args(
             },
             action => {
                 let values: Vec<String> = match value.get_ref() {
+                    DeValue::Array(items) if COMMA_LISTS.contains(&name) => {
+                        let names = items
+                            .iter()
+                            .map(|v| scalar(v.get_ref()).map_err(&at))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        vec![names.join(",")]
+                    }
                     DeValue::Array(items) => {
                         if arg.get_value_delimiter().is_none()
                             && !matches!(action, ArgAction::Append)
@@ -395,6 +406,17 @@ time-limit = 20
         assert!(!a.iter().any(|x| x == "--set-linearizable"));
         let rate = p.entries.iter().find(|e| e.key == "rate").unwrap();
         assert_eq!(rate.line, 6);
+    }
+
+    #[test]
+    fn a_plan_may_list_several_workloads() {
+        let p = plan("db = \"etcd\"\nworkload = [\"register\", \"counter\"]\n").unwrap();
+        let a = args_of(&p);
+        assert!(
+            a.windows(2)
+                .any(|w| w == ["--workload", "register,counter"]),
+            "{a:?}"
+        );
     }
 
     #[test]

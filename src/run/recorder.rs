@@ -93,6 +93,8 @@ pub struct Event<'a> {
     pub value: Value,
     pub node: Option<&'a str>,
     pub error: Option<String>,
+    /// The workload the operation belongs to, when the run has several.
+    pub workload: Option<&'a str>,
 }
 
 impl Recorder {
@@ -147,10 +149,11 @@ impl Recorder {
         }
         let index = s.next_index;
         s.next_index += 1;
-        let extra = if e.node.is_some() || e.error.is_some() {
+        let extra = if e.node.is_some() || e.error.is_some() || e.workload.is_some() {
             Some(Box::new(OpExtra {
                 node: e.node.map(Into::into),
                 error: e.error.map(|m| Value::Str(m.into())),
+                workload: e.workload.map(Into::into),
             }))
         } else {
             None
@@ -213,6 +216,7 @@ impl Recorder {
                 value: op.value.clone(),
                 node: op.node(),
                 error: Some("still running when the test ended".into()),
+                workload: op.workload(),
             });
         }
         let recorded = {
@@ -342,6 +346,7 @@ mod tests {
             value,
             node: Some("n1"),
             error: None,
+            workload: None,
         }
     }
 

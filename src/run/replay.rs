@@ -162,6 +162,21 @@ mod tests {
     }
 
     #[test]
+    fn a_run_of_several_workloads_replays_the_same_workloads() {
+        let dir = tempfile::tempdir().unwrap();
+        stored(
+            dir.path(),
+            &parse(&["--workload", "register,counter", "--local-cluster", "5"]),
+            5,
+        );
+        let given = parse(&["--replay", dir.path().to_str().unwrap()]);
+        let again = replay_args(dir.path(), &given).unwrap();
+        assert_eq!(again.workload, "register,counter");
+        let plan = crate::run::plan::Plan::new(&again).unwrap();
+        assert_eq!(plan.name, "etcd-register+counter");
+    }
+
+    #[test]
     fn other_options_with_a_replay_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         stored(dir.path(), &parse(&[]), 1);

@@ -178,7 +178,10 @@ pub fn print(dir: &RunDir, r: &ResultsRecord) {
     for c in &r.checks {
         println!(
             "\n{} ({}): {} - {}",
-            c.checker, c.against, c.valid, c.summary
+            c.name(),
+            c.against,
+            c.valid,
+            c.summary
         );
         for a in &c.anomalies {
             let key = a

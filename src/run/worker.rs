@@ -90,10 +90,12 @@ fn staggered(interval: Duration, rng: &mut Rng) -> Duration {
 }
 
 /// Runs one worker until the deadline, until the generator has nothing more, or until `stop`
-/// says so.
+/// says so. `part` is the workload it serves when the run has several (its operations are
+/// recorded as that workload's).
 pub async fn run_worker(
     id: u64,
     node: String,
+    part: Option<&'static str>,
     connector: Box<dyn Connect>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
@@ -124,20 +126,24 @@ pub async fn run_worker(
         }
         let gap = shared.gap(rng.as_mut());
         next = next.max(Instant::now() - gap) + gap;
+        let origin = Origin {
+            process,
+            node: &node,
+            part,
+        };
         let invocation = {
             let mut g = shared.generator.lock().unwrap_or_else(|p| p.into_inner());
-            g.next()
+            g.next_for(id)
         };
         let Some(invocation) = invocation else {
             return;
         };
         record(
             &shared,
-            process,
+            origin,
             OpType::Invoke,
             &invocation,
             invocation.value.clone(),
-            &node,
             None,
         );
         if client.is_none() {
@@ -148,11 +154,10 @@ pub async fn run_worker(
                     let v = invocation.value.clone();
                     record(
                         &shared,
-                        process,
+                        origin,
                         OpType::Fail,
                         &invocation,
                         v,
-                        &node,
                         Some(e.to_string()),
                     );
                     continue;
@@ -160,15 +165,7 @@ pub async fn run_worker(
                 Err(_) => {
                     let why = format!("no connection to {node} within {:?}", shared.op_timeout);
                     let v = invocation.value.clone();
-                    record(
-                        &shared,
-                        process,
-                        OpType::Fail,
-                        &invocation,
-                        v,
-                        &node,
-                        Some(why),
-                    );
+                    record(&shared, origin, OpType::Fail, &invocation, v, Some(why));
                     continue;
                 }
             }
@@ -179,7 +176,7 @@ pub async fn run_worker(
             Ok(done) => done,
             Err(_) => Completion::Info(format!("no answer within {:?}", shared.op_timeout)),
         };
-        let retire = complete(&shared, process, &invocation, completion, &node);
+        let retire = complete(&shared, origin, &invocation, completion);
         if retire {
             process += shared.concurrency;
             slot.store(process, Ordering::SeqCst);
@@ -192,62 +189,54 @@ pub async fn run_worker(
 /// Records how `invocation` ended; returns whether the process must retire (`info`).
 pub fn complete(
     shared: &Shared,
-    process: u64,
+    at: Origin<'_>,
     invocation: &Invocation,
     completion: Completion,
-    node: &str,
 ) -> bool {
     let argument = || invocation.value.clone();
     match completion {
         Completion::Ok(v) => {
-            record(shared, process, OpType::Ok, invocation, v, node, None);
+            record(shared, at, OpType::Ok, invocation, v, None);
             false
         }
         Completion::Fail(why) => {
-            record(
-                shared,
-                process,
-                OpType::Fail,
-                invocation,
-                argument(),
-                node,
-                Some(why),
-            );
+            record(shared, at, OpType::Fail, invocation, argument(), Some(why));
             false
         }
         Completion::Info(why) => {
-            record(
-                shared,
-                process,
-                OpType::Info,
-                invocation,
-                argument(),
-                node,
-                Some(why),
-            );
+            record(shared, at, OpType::Info, invocation, argument(), Some(why));
             true
         }
     }
 }
 
-/// Records one event of `process`.
+/// Who performed an operation: the process, the node it asked, and the workload it served when
+/// the run has several.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub process: u64,
+    pub node: &'a str,
+    pub part: Option<&'a str>,
+}
+
+/// Records one event of `at.process`.
 pub fn record(
     shared: &Shared,
-    process: u64,
+    at: Origin<'_>,
     kind: OpType,
     invocation: &Invocation,
     value: Value,
-    node: &str,
     error: Option<String>,
 ) {
     shared.recorder.record(Event {
-        process: Process::Client(process),
+        process: Process::Client(at.process),
         kind,
         f: &invocation.f,
         key: invocation.key.as_ref(),
         value,
-        node: Some(node),
+        node: Some(at.node),
         error,
+        workload: at.part,
     });
 }
 

@@ -185,8 +185,8 @@ impl ResultsRecord {
         for check in &self.checks {
             for a in &check.anomalies {
                 let id = match &a.key {
-                    Some(k) => format!("{}: {} {}", check.checker, a.kind, k.trim_matches('"')),
-                    None => format!("{}: {}", check.checker, a.kind),
+                    Some(k) => format!("{}: {} {}", check.name(), a.kind, k.trim_matches('"')),
+                    None => format!("{}: {}", check.name(), a.kind),
                 };
                 if !ids.contains(&id) {
                     ids.push(id);
@@ -208,7 +208,7 @@ impl ResultsRecord {
             all.extend(
                 c.unknown_because
                     .iter()
-                    .map(|w| format!("{}: {w}", c.checker)),
+                    .map(|w| format!("{}: {w}", c.name())),
             );
         }
         all

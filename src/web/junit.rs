@@ -65,7 +65,7 @@ impl RunSummary {
                             None => a.kind.clone(),
                         })
                         .collect();
-                    (c.checker.clone(), c.valid, anomalies)
+                    (c.name(), c.valid, anomalies)
                 })
                 .collect(),
         })

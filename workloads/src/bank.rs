@@ -206,15 +206,16 @@ impl Generator for BankGenerator {
     }
 
     /// One read after healing: the balances the bank ends with.
-    fn final_reads(&self) -> FinalReads {
-        FinalReads {
+    fn final_reads(&self) -> Vec<FinalReads> {
+        vec![FinalReads {
             ops: vec![Invocation {
                 f: Arc::from("read"),
                 key: None,
                 value: Value::Nil,
             }],
             on: FinalNodes::FirstAnswer,
-        }
+            part: None,
+        }]
     }
 }
 

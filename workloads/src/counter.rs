@@ -140,15 +140,16 @@ impl Generator for CounterGenerator {
     }
 
     /// One read after healing: the counter's final value.
-    fn final_reads(&self) -> FinalReads {
-        FinalReads {
+    fn final_reads(&self) -> Vec<FinalReads> {
+        vec![FinalReads {
             ops: vec![Invocation {
                 f: Arc::from("read"),
                 key: None,
                 value: Value::Nil,
             }],
             on: FinalNodes::FirstAnswer,
-        }
+            part: None,
+        }]
     }
 }
 

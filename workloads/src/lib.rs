@@ -9,6 +9,7 @@
 //! [`WORKLOADS`] is the registry: a new workload is one module here and one line there.
 
 pub mod bank;
+pub mod composed;
 pub mod counter;
 pub mod generator;
 pub mod invocation;
@@ -41,6 +42,22 @@ pub const WORKLOADS: &[WorkloadSpec] = &[
 /// The workload called `name`.
 pub fn find(name: &str) -> Option<&'static WorkloadSpec> {
     WORKLOADS.iter().find(|w| w.name == name)
+}
+
+/// The workloads `--workload` names: one (`register`) or several at once, comma-separated
+/// (`register,counter`; `+` also separates them, as in the test's name `register+counter`).
+pub fn find_list(text: &str) -> Result<Vec<&'static WorkloadSpec>, String> {
+    text.split([',', '+'])
+        .map(str::trim)
+        .map(|name| {
+            find(name).ok_or_else(|| {
+                format!(
+                    "--workload {text}: no such workload {name:?} (known: {})",
+                    names().join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 /// The names of every workload, for messages.

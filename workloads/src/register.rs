@@ -213,9 +213,9 @@ impl Generator for RegisterGenerator {
     }
 
     /// A read of every key of the last group, answered by whichever node answers first.
-    fn final_reads(&self) -> FinalReads {
+    fn final_reads(&self) -> Vec<FinalReads> {
         let read: Arc<str> = Arc::from("read");
-        FinalReads {
+        vec![FinalReads {
             ops: self
                 .live_key_names()
                 .into_iter()
@@ -226,7 +226,8 @@ impl Generator for RegisterGenerator {
                 })
                 .collect(),
             on: FinalNodes::FirstAnswer,
-        }
+            part: None,
+        }]
     }
 }
 
@@ -295,7 +296,7 @@ mod tests {
             .collect();
         assert!(keys[..10].iter().all(|k| k == "k0" || k == "k1"));
         assert!(keys[10..20].iter().all(|k| k == "k2" || k == "k3"));
-        let finals = g.final_reads();
+        let finals = g.final_reads().remove(0);
         assert_eq!(finals.on, FinalNodes::FirstAnswer);
         let keys: Vec<&str> = finals
             .ops

@@ -147,15 +147,16 @@ impl Generator for SetGenerator {
     }
 
     /// One read on every node: what each kept.
-    fn final_reads(&self) -> FinalReads {
-        FinalReads {
+    fn final_reads(&self) -> Vec<FinalReads> {
+        vec![FinalReads {
             ops: vec![Invocation {
                 f: Arc::from("read"),
                 key: None,
                 value: Value::Nil,
             }],
             on: FinalNodes::Every,
-        }
+            part: None,
+        }]
     }
 }
 
@@ -203,7 +204,7 @@ mod tests {
         let unique: std::collections::HashSet<_> = adds.iter().collect();
         assert_eq!(unique.len(), adds.len());
         assert!((250..350).contains(&adds.len()), "{}", adds.len());
-        assert_eq!(g.final_reads().on, FinalNodes::Every);
+        assert_eq!(g.final_reads()[0].on, FinalNodes::Every);
     }
 
     #[test]

@@ -391,7 +391,7 @@ impl Generator for TxnGenerator {
     }
 
     /// One transaction reading every active key, answered by the first node that can.
-    fn final_reads(&self) -> FinalReads {
+    fn final_reads(&self) -> Vec<FinalReads> {
         let reads: Vec<MicroOp> = self
             .active_keys()
             .into_iter()
@@ -403,10 +403,11 @@ impl Generator for TxnGenerator {
                 TxnKind::RwRegister => MicroOp::ReadRegister { key, value: None },
             })
             .collect();
-        FinalReads {
+        vec![FinalReads {
             ops: vec![self.invocation(&reads)],
             on: FinalNodes::FirstAnswer,
-        }
+            part: None,
+        }]
     }
 }
 

@@ -103,11 +103,12 @@ impl Generator for IdGenerator {
     }
 
     /// Nothing to read at the end: the ids handed out are the whole story.
-    fn final_reads(&self) -> FinalReads {
-        FinalReads {
+    fn final_reads(&self) -> Vec<FinalReads> {
+        vec![FinalReads {
             ops: Vec::new(),
             on: FinalNodes::FirstAnswer,
-        }
+            part: None,
+        }]
     }
 }
 
@@ -135,7 +136,7 @@ mod tests {
         assert!((0..10)
             .filter_map(|_| g.next())
             .all(|o| &*o.f == "generate"));
-        assert!(g.final_reads().ops.is_empty());
+        assert!(g.final_reads()[0].ops.is_empty());
         assert!(UniqueIdsWorkload::new(&WorkloadOptions {
             mix: Some("1".into()),
             ..Default::default()

@@ -32,8 +32,17 @@ pub trait Generator: Send {
     /// The next operation, or `None` when the workload has nothing more to do.
     fn next(&mut self) -> Option<Invocation>;
 
-    /// What to ask after the faults are healed and the datastore has settled.
-    fn final_reads(&self) -> FinalReads;
+    /// The next operation of worker `worker` (from 0): a generator of several workloads gives
+    /// each worker the operations of the workload it serves (see [`Workload::part_of_worker`]);
+    /// any other ignores who asks.
+    fn next_for(&mut self, worker: u64) -> Option<Invocation> {
+        let _ = worker;
+        self.next()
+    }
+
+    /// What to ask after the faults are healed and the datastore has settled: one set of reads,
+    /// or one per workload when the generator combines several.
+    fn final_reads(&self) -> Vec<FinalReads>;
 }
 
 /// The reads that end a run: what the datastore finally holds.
@@ -41,6 +50,9 @@ pub trait Generator: Send {
 pub struct FinalReads {
     pub ops: Vec<Invocation>,
     pub on: FinalNodes,
+    /// The workload these reads belong to when the run combines several: its client asks them
+    /// and its part of the history records them. `None`: the run's one workload.
+    pub part: Option<&'static str>,
 }
 
 /// Which nodes answer the final reads.
@@ -126,8 +138,17 @@ pub struct CheckFailure(pub String);
 
 /// One kind of test: what the clients do and how the outcome is judged.
 pub trait Workload: Send + Sync {
-    /// The name on the command line and in the test's name (`register`, `set`).
-    fn name(&self) -> &'static str;
+    /// The name on the command line and in the test's name (`register`, `set`, or
+    /// `register+counter` for several at once).
+    fn name(&self) -> &str;
+
+    /// The workload worker `worker` (from 0) serves when this one combines several: the
+    /// datastore builds that workload's client for it, and its operations are recorded as that
+    /// workload's. `None` (the default): the worker serves this workload itself.
+    fn part_of_worker(&self, worker: u64) -> Option<&'static str> {
+        let _ = worker;
+        None
+    }
 
     /// A fresh generator, seeded from the options.
     fn generator(&self) -> Box<dyn Generator>;

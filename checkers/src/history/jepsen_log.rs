@@ -74,6 +74,7 @@ pub(super) fn read<R: BufRead>(
                 Some(Box::new(OpExtra {
                     node: None,
                     error: Some(Value::Keyword(reason)),
+                    workload: None,
                 })),
             ),
             (_, v) => (v, None),

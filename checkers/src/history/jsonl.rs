@@ -299,4 +299,17 @@ mod tests {
         );
         assert_eq!(h.ops.len(), 1);
     }
+
+    #[test]
+    fn the_workload_of_an_op_is_read_and_written_back() {
+        let line =
+            r#"{"index":4,"process":1,"type":"invoke","f":"add","value":3,"workload":"counter"}"#;
+        let h = parse_ok(line);
+        assert_eq!(h.ops[0].workload(), Some("counter"));
+        let mut out = Vec::new();
+        crate::history::write_jsonl_op(&h.ops[0], &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().trim_end(), line);
+        let (_, msg) = parse_err(r#"{"process":1,"type":"invoke","f":"add","workload":7}"#);
+        assert!(msg.contains("`workload` must be a string"), "{msg}");
+    }
 }

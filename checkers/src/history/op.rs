@@ -72,6 +72,9 @@ pub struct OpExtra {
     pub node: Option<Box<str>>,
     /// Why a `fail` or `info` happened.
     pub error: Option<Value>,
+    /// The workload this operation belongs to, in a run of several workloads at once (each on
+    /// keys of its own): what splits the history back into one history per workload.
+    pub workload: Option<Box<str>>,
 }
 
 /// One event of a history: an invoke or a completion.
@@ -114,6 +117,11 @@ impl Op {
 
     pub fn error(&self) -> Option<&Value> {
         self.extra.as_ref().and_then(|e| e.error.as_ref())
+    }
+
+    /// The workload this operation belongs to, in a history of several workloads.
+    pub fn workload(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.workload.as_deref())
     }
 }
 

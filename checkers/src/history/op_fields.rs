@@ -19,6 +19,7 @@ pub(super) enum Field {
     Value,
     Node,
     Error,
+    Workload,
     Other,
 }
 
@@ -34,6 +35,7 @@ impl Field {
             "value" => Field::Value,
             "node" => Field::Node,
             "error" => Field::Error,
+            "workload" => Field::Workload,
             _ => Field::Other,
         }
     }
@@ -49,6 +51,7 @@ impl Field {
             Field::Value => "value",
             Field::Node => "node",
             Field::Error => "error",
+            Field::Workload => "workload",
             Field::Other => "(other)",
         }
     }
@@ -66,6 +69,7 @@ pub(super) struct OpFields {
     value: Option<Value>,
     node: Option<Value>,
     error: Option<Value>,
+    workload: Option<Value>,
 }
 
 impl OpFields {
@@ -88,6 +92,7 @@ impl OpFields {
             Field::Value => &mut self.value,
             Field::Node => &mut self.node,
             Field::Error => &mut self.error,
+            Field::Workload => &mut self.workload,
             Field::Other => return Ok(()),
         };
         if slot.is_some() {
@@ -162,8 +167,22 @@ impl OpFields {
             Some(other) => return Err(format!("`node` must be a string, found {}", brief(&other))),
         };
         let error = self.error.filter(|e| !e.is_nil());
-        let extra = if node.is_some() || error.is_some() {
-            Some(Box::new(OpExtra { node, error }))
+        let workload = match self.workload {
+            None | Some(Value::Nil) => None,
+            Some(Value::Str(s)) | Some(Value::Keyword(s)) => Some(s),
+            Some(other) => {
+                return Err(format!(
+                    "`workload` must be a string, found {}",
+                    brief(&other)
+                ))
+            }
+        };
+        let extra = if node.is_some() || error.is_some() || workload.is_some() {
+            Some(Box::new(OpExtra {
+                node,
+                error,
+                workload,
+            }))
         } else {
             None
         };

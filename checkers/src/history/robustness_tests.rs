@@ -203,6 +203,7 @@ fn history_of(pairs: Vec<Pair>, with_time: bool) -> History {
             Box::new(OpExtra {
                 node: p.node.clone().map(String::into_boxed_str),
                 error: p.error.clone(),
+                workload: None,
             })
         });
         // A client's ok cas echoes its argument (or carries none), as well-formedness requires.

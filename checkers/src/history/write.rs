@@ -10,8 +10,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use super::json_value::JsonOut;
 use super::{History, Op, Process, Value};
 
-/// Writes `history` as faultline's JSONL, with DESIGN.md's field names. `key`, `time`, `node`
-/// and `error` are left out when absent. JSON lacks keywords and sets: they are written as strings
+/// Writes `history` as faultline's JSONL, with DESIGN.md's field names. `key`, `time`, `node`,
+/// `error` and `workload` are left out when absent. JSON lacks keywords and sets: they are written as strings
 /// and arrays. A NaN or infinite float is an `InvalidData` error, since JSON cannot hold it.
 pub fn write_jsonl(history: &History, out: impl Write) -> io::Result<()> {
     let mut out = io::BufWriter::new(out);
@@ -53,6 +53,9 @@ impl Serialize for JsonOp<'_> {
         }
         if let Some(e) = op.error() {
             m.serialize_entry("error", &JsonOut(e))?;
+        }
+        if let Some(w) = op.workload() {
+            m.serialize_entry("workload", w)?;
         }
         m.end()
     }
@@ -174,6 +177,7 @@ mod tests {
         ops[4].extra = Some(Box::new(OpExtra {
             node: Some("n1".into()),
             error: Some(s("timed out")),
+            workload: None,
         }));
         History::from_ops(ops)
     }

@@ -209,3 +209,25 @@ impl Connect for EtcdConnector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_workloads::register::RegisterGenerator;
+
+    /// Several workloads may run at once on one cluster (`--workload register,counter`): each
+    /// must keep to keys no other touches, and the bank's prefix reads must see only accounts.
+    #[test]
+    fn each_workload_keeps_to_keys_of_its_own() {
+        let singles = [counting::COUNTER_KEY, counting::IDS_KEY];
+        assert_ne!(singles[0], singles[1]);
+        for key in singles {
+            assert!(!key.starts_with(accounts::PREFIX), "{key}");
+        }
+        for k in (0..1_000).chain([u64::MAX]) {
+            let register = RegisterGenerator::key_name(k);
+            assert!(!singles.contains(&register.as_str()), "{register}");
+            assert!(!register.starts_with(accounts::PREFIX), "{register}");
+        }
+    }
+}

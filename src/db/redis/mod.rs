@@ -324,6 +324,20 @@ impl Connect for Connector {
 mod tests {
     use super::*;
 
+    /// Several workloads may run at once on one deployment (`--workload register,set`): each
+    /// must keep to keys no other touches.
+    #[test]
+    fn each_workload_keeps_to_keys_of_its_own() {
+        let set = client::SET_KEY;
+        for k in (0..1_000).chain([u64::MAX]) {
+            let register = faultline_workloads::register::RegisterGenerator::key_name(k);
+            let list = append::list_key(k);
+            // Registers on `k<N>`; nothing else starts with `k`.
+            assert!(register.starts_with('k') && register != set, "{register}");
+            assert!(!list.starts_with('k') && !set.starts_with('k'), "{list} {set}");
+        }
+    }
+
     #[test]
     fn the_quorum_is_a_majority_of_the_nodes() {
         let o = Options::default();
