@@ -392,7 +392,10 @@ mod tests {
         let fault = ["--nemesis", "partition-random-halves", "--time-limit", "20"];
         let plain = Plan::new(&args(&fault)).unwrap();
         let mut phased_args = fault.to_vec();
-        phased_args.extend(["--phases", "faults,recovery:5,faults,recovery:5,final-reads"]);
+        phased_args.extend([
+            "--phases",
+            "faults,recovery:5,faults,recovery:5,final-reads",
+        ]);
         let phased = Plan::new(&args(&phased_args)).unwrap();
         let json = |steps: &[crate::nemesis::schedule::Step]| {
             steps.iter().map(|s| s.to_json()).collect::<Vec<_>>()
