@@ -439,7 +439,8 @@ pub struct TestAllArgs {
     #[arg(long, value_delimiter = ',')]
     pub db: Vec<String>,
 
-    /// The workloads, comma-separated; a pair a datastore has no client for is skipped.
+    /// The workloads, comma-separated, each a column of cells; `register+counter` is one cell
+    /// running both workloads at once. A pair a datastore has no client for is skipped.
     #[arg(long, value_delimiter = ',')]
     pub workload: Vec<String>,
 

@@ -293,3 +293,43 @@ fn the_example_plans_are_valid() {
     assert!(args.stagger);
     assert_eq!(args.db, "redis");
 }
+
+/// `register+counter` is one cell of both workloads; a datastore without a client for one of
+/// them skips the cell, naming it; an unknown part is refused.
+#[test]
+fn a_cell_may_run_several_workloads_at_once() {
+    let args = |workloads: &[&str]| faultline::cli::TestAllArgs {
+        plan: None,
+        db: vec!["etcd".into(), "redis".into()],
+        workload: workloads.iter().map(|w| w.to_string()).collect(),
+        nemesis: vec!["kill".into()],
+        runs: None,
+        seed: None,
+        store: "results".into(),
+        junit: None,
+        test_options: vec!["--local-cluster".into(), "5".into()],
+    };
+    let plan = faultline::matrix::plan::MatrixPlan::new(&args(&["register+counter"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let etcd = plan.cells.iter().find(|c| c.db == "etcd").unwrap();
+    assert!(etcd.skipped.is_none(), "{:?}", etcd.skipped);
+    let argv: Vec<String> = etcd
+        .args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        argv.windows(2)
+            .any(|w| w == ["--workload", "register+counter"]),
+        "{argv:?}"
+    );
+    let redis = plan.cells.iter().find(|c| c.db == "redis").unwrap();
+    assert_eq!(
+        redis.skipped.as_deref(),
+        Some("redis has no client for the counter workload")
+    );
+    let e = faultline::matrix::plan::MatrixPlan::new(&args(&["register+nope"]))
+        .err()
+        .expect("an unknown workload is refused");
+    assert!(e.to_string().contains("no such workload `nope`"), "{e}");
+}

@@ -147,7 +147,7 @@ impl MatrixPlan {
                 )));
             }
         }
-        for w in &workloads {
+        for w in workloads.iter().flat_map(|w| parts(w)) {
             if faultline_workloads::find(w).is_none() {
                 return Err(Usage(format!(
                     "{}no such workload `{w}` (known: {})",
@@ -189,14 +189,12 @@ impl MatrixPlan {
             for workload in &workloads {
                 for nemesis in &nemeses {
                     let spec = crate::db::find(db).expect("checked above");
-                    if !spec.supports(workload) {
+                    if let Some(missing) = parts(workload).find(|w| !spec.supports(w)) {
                         cells.push(Cell {
                             db: db.clone(),
                             workload: workload.clone(),
                             nemesis: nemesis.clone(),
-                            skipped: Some(format!(
-                                "{db} has no client for the {workload} workload"
-                            )),
+                            skipped: Some(format!("{db} has no client for the {missing} workload")),
                             args: Vec::new(),
                         });
                         continue;
@@ -205,7 +203,7 @@ impl MatrixPlan {
                     if let Some(extra) = file.per_db.get(db) {
                         argv.extend(keep(extra));
                     }
-                    if let Some(extra) = file.per_workload.get(workload) {
+                    for extra in parts(workload).filter_map(|w| file.per_workload.get(w)) {
                         argv.extend(keep(extra));
                     }
                     argv.extend(args.test_options.iter().map(OsString::from));
@@ -256,6 +254,12 @@ impl MatrixPlan {
     }
 }
 
+/// The workloads of one cell: `register+counter` is one cell running both in each run (see
+/// `faultline test --workload`), so each is checked and given its options.
+fn parts(workload: &str) -> impl Iterator<Item = &str> {
+    workload.split('+').map(str::trim)
+}
+
 /// `partition-random-halves, kill` as `partition-random-halves,kill`.
 fn column_name(nemesis: &str) -> String {
     nemesis
@@ -296,7 +300,9 @@ fn check_cell(
         };
         let mut entries: Vec<PlanArg> = Vec::new();
         entries.extend(file.per_db.get(db).cloned().unwrap_or_default());
-        entries.extend(file.per_workload.get(workload).cloned().unwrap_or_default());
+        for w in parts(workload) {
+            entries.extend(file.per_workload.get(w).cloned().unwrap_or_default());
+        }
         entries.extend(file.test.iter().cloned());
         plan_file::PlanArgs {
             file: path.to_owned(),
