@@ -378,8 +378,14 @@ impl Nemesis {
             let file = self.clock_file(&node.name)?;
             node.remote
                 .run(&stop_driver_command(node, &exe), Some(self.timeout))?;
+            // A driver stopped between writing its next offset and renaming it leaves that
+            // file behind: it goes too.
             node.remote.run(
-                &Cmd::shell(write_offset_script(&file, 0.0)),
+                &Cmd::shell(format!(
+                    "rm -f {} && {}",
+                    q(&super::clock_driver::scratch_file(&file)),
+                    write_offset_script(&file, 0.0)
+                )),
                 Some(self.timeout),
             )?;
             self.offsets().insert(node.name.clone(), 0.0);

@@ -135,10 +135,16 @@ pub fn drive(file: &Path, base: f64, motion: Motion, duration: Duration) -> std:
     write_offset(file, base)
 }
 
-/// Replaces `file` with the offset `ms`, through a rename.
-fn write_offset(file: &Path, ms: f64) -> std::io::Result<()> {
+/// Where the driver writes the next offset before renaming it over `file`.
+pub fn scratch_file(file: &Path) -> std::path::PathBuf {
     let mut tmp = file.as_os_str().to_owned();
     tmp.push(".driver");
+    tmp.into()
+}
+
+/// Replaces `file` with the offset `ms`, through a rename.
+fn write_offset(file: &Path, ms: f64) -> std::io::Result<()> {
+    let tmp = scratch_file(file);
     std::fs::write(&tmp, format!("{}\n", offset_text(ms)))?;
     std::fs::rename(&tmp, file)
 }
