@@ -37,10 +37,11 @@ install-test-deps: install-deps
 build:
 	$(CARGO) build --release
 
-## test: the whole suite (unit, property, corpus, CLI, and the real local-cluster tests; needs root)
+## test: the whole suite (unit, property, corpus, CLI, and the real local-cluster tests; needs root),
+##       its test binaries run side by side (tests/run-all.sh; TEST_JOBS=1 for one at a time)
 test:
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory install-test-deps; fi
-	$(CARGO) test --workspace --release
+	CARGO=$(CARGO) tests/run-all.sh --release
 
 ## lint: formatting and clippy, warnings are errors
 lint:
