@@ -9,8 +9,7 @@
 //! can run it. See [`crate::txn`] for the generator, the client capability and the check.
 
 use crate::txn::{TxnKind, TxnOptions};
-use crate::workload::{CheckFailure, CheckLimits, Generator, Observation, Workload, WorkloadSpec};
-use faultline_checkers::Verdict;
+use crate::workload::WorkloadSpec;
 
 pub use crate::txn::{MicroOp, TxnClient};
 
@@ -19,7 +18,7 @@ pub const SPEC: WorkloadSpec = WorkloadSpec {
     name: "rw-register",
     about: "transactions of register writes and reads, checked Elle-style for isolation \
             anomalies against --consistency-models",
-    build: |options| Ok(Box::new(RwRegister(TxnOptions::new(KIND, options)?))),
+    build: |options| Ok(Box::new(TxnOptions::new(KIND, options)?)),
 };
 
 /// Which transactional workload this is, for the checker.
@@ -28,36 +27,6 @@ pub const KIND: TxnKind = TxnKind::RwRegister;
 /// A datastore's transaction client as the run's client of this workload.
 pub fn client<C: TxnClient + 'static>(c: C) -> Box<dyn crate::Client> {
     crate::txn::client(c, KIND)
-}
-
-/// The rw-register workload with its options.
-#[derive(Debug, Clone)]
-pub struct RwRegister(pub TxnOptions);
-
-impl Workload for RwRegister {
-    fn name(&self) -> &'static str {
-        SPEC.name
-    }
-
-    fn generator(&self) -> Box<dyn Generator> {
-        Box::new(self.0.generator())
-    }
-
-    fn observation(&self) -> Observation {
-        self.0.observation()
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        self.0.describe()
-    }
-
-    fn check(
-        &self,
-        history: &std::path::Path,
-        limits: &CheckLimits,
-    ) -> Result<Vec<Verdict>, CheckFailure> {
-        self.0.check(history, limits)
-    }
 }
 
 #[cfg(test)]

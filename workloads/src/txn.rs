@@ -34,7 +34,7 @@ use faultline_checkers::Verdict;
 use crate::generator::Rng;
 use crate::workload::{
     BoxFuture, CheckFailure, CheckLimits, Client, FinalNodes, FinalReads, Generator, Observation,
-    WorkloadOptions,
+    Workload, WorkloadOptions,
 };
 use crate::{ClientError, Completion, Invocation};
 
@@ -248,20 +248,30 @@ impl TxnOptions {
             models: models_checked,
         })
     }
+}
 
-    /// A fresh generator.
-    pub fn generator(&self) -> TxnGenerator {
-        TxnGenerator::new(self)
+/// Both transactional workloads are their checked options: what differs between them is the
+/// kind of micro-op, which every part below already follows.
+impl Workload for TxnOptions {
+    fn name(&self) -> &str {
+        match self.kind {
+            TxnKind::ListAppend => crate::list_append::SPEC.name,
+            TxnKind::RwRegister => crate::rw_register::SPEC.name,
+        }
     }
 
-    pub fn observation(&self) -> Observation {
+    fn generator(&self) -> Box<dyn Generator> {
+        Box::new(TxnGenerator::new(self))
+    }
+
+    fn observation(&self) -> Observation {
         Observation {
             observe: &[F],
             change: &[F],
         }
     }
 
-    pub fn describe(&self) -> serde_json::Value {
+    fn describe(&self) -> serde_json::Value {
         serde_json::json!({
             "checker": elle::CHECKER,
             "consistency_models": self.models,
@@ -272,11 +282,7 @@ impl TxnOptions {
     }
 
     /// Checks the history file with the Elle-style checker against the models.
-    pub fn check(
-        &self,
-        history: &Path,
-        limits: &CheckLimits,
-    ) -> Result<Vec<Verdict>, CheckFailure> {
+    fn check(&self, history: &Path, limits: &CheckLimits) -> Result<Vec<Verdict>, CheckFailure> {
         let read = ReadOptions {
             format: Some(Format::Jsonl),
             ..Default::default()
@@ -429,7 +435,7 @@ mod tests {
             o.max_writes_per_key = 1000;
         })
         .unwrap();
-        let mut g = o.generator();
+        let mut g = TxnGenerator::new(&o);
         let mut lengths = std::collections::BTreeSet::new();
         let mut elements = std::collections::HashSet::new();
         for _ in 0..500 {
@@ -452,7 +458,7 @@ mod tests {
             o.max_writes_per_key = 3;
         })
         .unwrap();
-        let mut g = o.generator();
+        let mut g = TxnGenerator::new(&o);
         let mut writes = std::collections::HashMap::<u64, u64>::new();
         for _ in 0..300 {
             for m in g.next_txn() {
@@ -548,7 +554,7 @@ mod tests {
                 o.consistency_models = vec!["strict-serializable".into()];
             })
             .unwrap();
-            let mut g = o.generator();
+            let mut g = TxnGenerator::new(&o);
             let mut store: std::collections::HashMap<u64, Vec<i64>> = Default::default();
             let dir = std::env::temp_dir().join(format!(
                 "faultline-txn-{}-{}",
