@@ -18,11 +18,12 @@ use super::build::DecodedOp;
 use super::txn::{Key, Mop, Txns, Workload};
 use crate::history::{FnNames, OpType, Process, Value};
 
-/// What a chunk's scanner keeps between lines: interned keys and function names.
+/// What a chunk's scanner keeps between lines (and blocks): the ids its batch gave each key,
+/// and function names. It must stay with the one batch whose keys it names.
 #[derive(Default)]
-pub struct Scanner<'t> {
+pub struct Scanner {
     ints: FxHashMap<i64, Key>,
-    strs: FxHashMap<&'t str, Key>,
+    strs: FxHashMap<Box<str>, Key>,
     pub names: FnNames,
 }
 
@@ -40,13 +41,13 @@ struct Seen {
     given: u16,
 }
 
-impl<'t> Scanner<'t> {
+impl Scanner {
     /// The op of `line` (without its line end), its micro-ops decoded into `batch`, numbered
     /// `line_no`; `None` when the general reader must read it. An op without an `index` gets
     /// `u64::MAX`, as `parse_jsonl_line` is asked to give it.
     pub fn op(
         &mut self,
-        line: &'t str,
+        line: &str,
         line_no: usize,
         workload: Workload,
         batch: &mut Txns,
@@ -62,7 +63,7 @@ impl<'t> Scanner<'t> {
 
     fn fields(
         &mut self,
-        line: &'t str,
+        line: &str,
         line_no: usize,
         workload: Workload,
         batch: &mut Txns,
@@ -177,7 +178,7 @@ impl<'t> Scanner<'t> {
     /// `fail` or `info` whose value is not a list).
     fn value(
         &mut self,
-        c: &mut Cursor<'t>,
+        c: &mut Cursor,
         process: Process,
         kind: OpType,
         workload: Workload,
@@ -212,7 +213,7 @@ impl<'t> Scanner<'t> {
     /// One micro-op `["append", key, element]`, as `mop::decode` reads it.
     fn mop(
         &mut self,
-        c: &mut Cursor<'t>,
+        c: &mut Cursor,
         workload: Workload,
         observed: bool,
         batch: &mut Txns,
@@ -230,7 +231,7 @@ impl<'t> Scanner<'t> {
                     Some(&k) => k,
                     None => {
                         let k = batch.key_id(&Value::Str(s.into()));
-                        self.strs.insert(s, k);
+                        self.strs.insert(s.into(), k);
                         k
                     }
                 }
@@ -339,10 +340,9 @@ impl<'t> Cursor<'t> {
     fn string(&mut self) -> Option<&'t str> {
         self.eat(b'"')?;
         let start = self.at;
-        let len = self.bytes()[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if self.bytes()[start + len] != b'"' {
+        let len = memchr::memchr(b'"', &self.bytes()[start..])?;
+        let text = &self.bytes()[start..start + len];
+        if text.iter().any(|&b| b == b'\\' || b < 0x20) {
             return None;
         }
         self.at = start + len + 1;
@@ -354,25 +354,30 @@ impl<'t> Cursor<'t> {
     /// (`-0` reads as a float there, and one beyond 64 bits as an error or a float, so they
     /// decline), with no fraction or exponent after it.
     fn int(&mut self) -> Option<i64> {
-        let negative = self.peek()? == b'-';
-        if negative {
-            self.at += 1;
-        }
-        let digits = self.bytes()[self.at..]
-            .iter()
-            .position(|b| !b.is_ascii_digit())
-            .unwrap_or(self.bytes().len() - self.at);
-        if digits == 0 || digits > 19 || (digits > 1 && self.peek()? == b'0') {
-            return None;
-        }
+        let bytes = self.bytes();
+        let negative = bytes.get(self.at) == Some(&b'-');
+        let start = self.at + usize::from(negative);
+        let mut at = start;
         let mut n: u64 = 0;
-        for &d in &self.bytes()[self.at..self.at + digits] {
+        while let Some(&d) = bytes.get(at) {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            // 19 digits always fit in a u64; more decline.
+            if at - start == 19 {
+                return None;
+            }
             n = n * 10 + u64::from(d - b'0');
+            at += 1;
         }
-        self.at += digits;
-        if let Some(b'.' | b'e' | b'E') = self.peek() {
+        let digits = at - start;
+        if digits == 0 || (digits > 1 && bytes[start] == b'0') {
             return None;
         }
+        if let Some(b'.' | b'e' | b'E') = bytes.get(at) {
+            return None;
+        }
+        self.at = at;
         if negative {
             match n {
                 0 => None,
