@@ -42,6 +42,10 @@ struct Chunk {
 /// one-op-at-a-time way (it is a JSON array, or something in it is wrong).
 pub fn read_jsonl(path: &Path, workload: Workload) -> Option<Txns> {
     let mut file = std::fs::File::open(path).ok()?;
+    // The file's size, to make room for its transactions once the first block tells how many
+    // a megabyte holds.
+    let size = file.metadata().map_or(0, |m| m.len());
+    let (mut read, mut reserved) = (0u64, false);
     let mut builder = Builder::new(workload);
     let mut rules = WellFormed::default();
     let mut line_base = 0usize;
@@ -113,6 +117,11 @@ pub fn read_jsonl(path: &Path, workload: Workload) -> Option<Txns> {
                 builder.push_decoded(&d, &chunk.batch, &mut chunk.global);
             }
             line_base += chunk.lines;
+        }
+        read += end as u64;
+        if !reserved && read < size {
+            builder.expect(size as f64 / read as f64);
+            reserved = true;
         }
         buf.copy_within(end..filled, 0);
         filled -= end;
