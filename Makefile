@@ -3,6 +3,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CORPUS ?= ../shared/corpus/porcupine
 BIN := target/release/faultline
+# adya, to compare with in `make bench`: from the PATH, else where the README installs it.
+ADYA ?= $(shell command -v adya 2>/dev/null || ls /var/tmp/adya/bin/adya 2>/dev/null)
 
 # Debian packages the build, the local cluster and a test run need.
 DEB_PACKAGES := build-essential pkg-config libssl-dev libfontconfig1-dev protobuf-compiler libprotobuf-dev \
@@ -91,8 +93,8 @@ bench: build
 			$(CARGO) run --release -q -p faultline-checkers --example gen_txn -- --workload $$4 \
 				--txns 100000 --seed $$1 --stale $$2 --aborted $$3 $$h; \
 		/usr/bin/time -f "$$h: wall %e s, user %U s, peak %M KiB" $(BIN) check --workload $$4 $$h | head -1 | cut -c1-160 || true; \
-		if command -v adya > /dev/null; then \
-			/usr/bin/time -f "adya $$h: wall %e s, user %U s, peak %M KiB" adya check -m $$4 $$h | head -1 || true; fi; done
+		if [ -n "$(ADYA)" ] && [ -x "$(ADYA)" ]; then \
+			/usr/bin/time -f "adya $$h: wall %e s, user %U s, peak %M KiB" $(ADYA) check -m $$4 $$h | head -1 || true; fi; done
 
 	@echo; echo "== the store index with 10 000 made-up runs (paged: the first page is what a browser opens)"
 	rm -rf /tmp/faultline-store-10k

@@ -111,22 +111,32 @@ fn analyze(
             a.merge(b);
             a
         });
-    let mut edges = Vec::new();
+    let prohibited = models::prohibited(models);
+    let wants = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
+    let (process, realtime) = (wants("-process"), wants("-realtime"));
+    let process_edges = if process {
+        graph::process_edges(txns)
+    } else {
+        Vec::new()
+    };
+    let realtime_edges = if realtime {
+        graph::realtime_edges(txns)
+    } else {
+        Vec::new()
+    };
+    // Every edge in one list, sized once: growing it would copy millions of edges, twice over.
+    let total = per_key.iter().map(|ka| ka.edges.len()).sum::<usize>()
+        + process_edges.len()
+        + realtime_edges.len();
+    let mut edges = Vec::with_capacity(total);
     for ka in per_key {
         out.found.merge(ka.found);
         out.unknown.extend(ka.unknown);
         edges.extend(ka.edges);
     }
     out.found.merge(per_txn);
-    let prohibited = models::prohibited(models);
-    let wants = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
-    let (process, realtime) = (wants("-process"), wants("-realtime"));
-    if process {
-        edges.extend(graph::process_edges(txns));
-    }
-    if realtime {
-        edges.extend(graph::realtime_edges(txns));
-    }
+    edges.extend(process_edges);
+    edges.extend(realtime_edges);
     used += edges.capacity() * std::mem::size_of::<graph::Edge>();
     if used > memory || over_time() {
         out.unknown

@@ -177,6 +177,18 @@ impl Builder {
         }
     }
 
+    /// Makes room for `factor` times what was taken so far (`factor` above 1: the part of the
+    /// history still to come, guessed from the part read), so that the arrays of a large history
+    /// are not copied each time they outgrow their room.
+    pub fn expect(&mut self, factor: f64) {
+        let more = |n: usize| ((n as f64) * (factor - 1.0).max(0.0) * 1.05) as usize;
+        let t = &mut self.txns;
+        t.txns.reserve(more(t.txns.len()));
+        t.mops.reserve(more(t.mops.len()));
+        t.elements.reserve(more(t.elements.len()));
+        self.order.reserve(more(self.order.len()));
+    }
+
     /// The transactions, in invoke order; invokes never completed end as `info`.
     pub fn finish(mut self) -> Txns {
         let mut pending: Vec<(u64, Pending)> = self.pending.drain().collect();

@@ -42,6 +42,7 @@ pub mod models;
 pub mod mop;
 mod read;
 pub mod rw_register;
+mod scan;
 pub mod scc;
 pub mod txn;
 mod verdict;

@@ -7,24 +7,32 @@
 //! An error anywhere sends the file back to the one-op-at-a-time reader, whose messages are the
 //! reference: errors are rare, and their wording must not depend on how a file was read.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::build::{decode_op, Builder, DecodedOp};
+use super::scan::Scanner;
 use super::txn::{Key, Txns, Workload};
-use crate::history::{parse_jsonl_line, FnNames, Op, Value, WellFormed};
+use crate::history::{echoes, parse_jsonl_line, Op, OpType, Process, Value, WellFormed};
 
-/// Bytes of text parsed at a time.
-const BLOCK: u64 = 32 << 20;
+/// Bytes of text parsed at a time: enough for every core to have several chunks, small enough
+/// that the one buffer, used again for every block, stays in memory the OS has already given.
+const BLOCK: usize = 8 << 20;
 
-/// A chunk of lines, parsed.
+/// One chunk's place: kept from block to block, so that its buffers, its batch's keys and their
+/// global ids are made once.
+#[derive(Default)]
 struct Chunk {
     /// Lines in the chunk, blank ones included.
     lines: usize,
+    /// Micro-ops and read elements of this block's chunk; its keys are kept from block to block.
     batch: Txns,
+    scanner: Scanner,
+    /// The builder's id of each key of `batch`, as far as known.
+    global: Vec<Key>,
     /// Each op with its function, and its line within the chunk (from 1).
     ops: Vec<(DecodedOp, Arc<str>)>,
     failed: bool,
@@ -33,21 +41,45 @@ struct Chunk {
 /// The transactions of the JSONL history at `path`, or `None` when it must be read the
 /// one-op-at-a-time way (it is a JSON array, or something in it is wrong).
 pub fn read_jsonl(path: &Path, workload: Workload) -> Option<Txns> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut file = std::fs::File::open(path).ok()?;
+    // The file's size, to make room for its transactions once the first block tells how many
+    // a megabyte holds.
+    let size = file.metadata().map_or(0, |m| m.len());
+    let (mut read, mut reserved) = (0u64, false);
     let mut builder = Builder::new(workload);
     let mut rules = WellFormed::default();
     let mut line_base = 0usize;
     let mut previous: Option<u64> = None;
     let mut first = true;
+    // The op the rules see: what they read of it, without its value.
+    let mut light = Op::new(Process::Nemesis, OpType::Info, "-", Value::Nil);
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut buf = vec![0u8; BLOCK];
+    // Bytes of `buf` holding text: a block's whole lines, then the start of the next line.
+    let mut filled = 0;
+    let mut eof = false;
     loop {
-        let mut buf = Vec::with_capacity(BLOCK as usize + (1 << 16));
-        (&mut reader).take(BLOCK).read_to_end(&mut buf).ok()?;
-        if buf.is_empty() {
+        while filled < buf.len() && !eof {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => eof = true,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        if filled == 0 {
             break;
         }
-        reader.read_until(b'\n', &mut buf).ok()?;
-        let mut text: &[u8] = &buf;
+        let end = match memchr::memrchr(b'\n', &buf[..filled]) {
+            _ if eof => filled,
+            Some(p) => p + 1,
+            // A line longer than the buffer: make room for it.
+            None => {
+                buf.resize(buf.len() * 2, 0);
+                continue;
+            }
+        };
+        let mut text: &[u8] = &buf[..end];
         if first {
             text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
             if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
@@ -55,30 +87,44 @@ pub fn read_jsonl(path: &Path, workload: Workload) -> Option<Txns> {
             }
             first = false;
         }
-        let chunks: Vec<Chunk> = split(text, rayon::current_num_threads() * 4)
-            .par_iter()
-            .map(|&part| parse(part, workload))
-            .collect();
-        for chunk in chunks {
+        let parts = split(text, rayon::current_num_threads() * 4);
+        if chunks.len() < parts.len() {
+            chunks.resize_with(parts.len(), Chunk::default);
+        }
+        chunks
+            .par_iter_mut()
+            .zip(parts.par_iter())
+            .for_each(|(chunk, &part)| parse(part, workload, chunk));
+        for chunk in &mut chunks[..parts.len()] {
             if chunk.failed {
                 return None;
             }
-            let mut keys: Vec<Key> = Vec::new();
-            for (mut d, f) in chunk.ops {
+            for (mut d, f) in chunk.ops.drain(..) {
                 d.line += line_base;
                 if d.index == u64::MAX {
                     d.index = previous.map_or(0, |p| p.saturating_add(1));
                 }
                 previous = Some(d.index);
-                let light = Op {
-                    index: d.index,
-                    ..Op::new(d.process, d.kind, &f, Value::Nil)
-                };
+                // The rules compare the value a write or cas echoes, which is not kept here.
+                if echoes(&f) {
+                    return None;
+                }
+                light.index = d.index;
+                light.process = d.process;
+                light.kind = d.kind;
+                light.f = f;
                 rules.push(&light, d.line).ok()?;
-                builder.push_decoded(&d, &chunk.batch, &mut keys);
+                builder.push_decoded(&d, &chunk.batch, &mut chunk.global);
             }
             line_base += chunk.lines;
         }
+        read += end as u64;
+        if !reserved && read < size {
+            builder.expect(size as f64 / read as f64);
+            reserved = true;
+        }
+        buf.copy_within(end..filled, 0);
+        filled -= end;
     }
     Some(builder.finish())
 }
@@ -92,10 +138,7 @@ fn split(text: &[u8], n: usize) -> Vec<&[u8]> {
         let cut = if rest.len() <= target {
             rest.len()
         } else {
-            rest[target..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |p| target + p + 1)
+            memchr::memchr(b'\n', &rest[target..]).map_or(rest.len(), |p| target + p + 1)
         };
         parts.push(&rest[..cut]);
         rest = &rest[cut..];
@@ -103,41 +146,49 @@ fn split(text: &[u8], n: usize) -> Vec<&[u8]> {
     parts
 }
 
-fn parse(text: &[u8], workload: Workload) -> Chunk {
-    let mut chunk = Chunk {
-        lines: 0,
-        batch: Txns::default(),
-        ops: Vec::new(),
-        failed: false,
-    };
-    let mut names = FnNames::default();
-    for raw in text.split_inclusive(|&b| b == b'\n') {
+/// Parses `text` into `chunk`, emptied first (but for its keys).
+fn parse(text: &[u8], workload: Workload, chunk: &mut Chunk) {
+    chunk.lines = 0;
+    chunk.failed = false;
+    chunk.ops.clear();
+    chunk.batch.mops.clear();
+    chunk.batch.elements.clear();
+    let mut rest = text;
+    while !rest.is_empty() {
         chunk.lines += 1;
-        let Some(line) = raw.strip_suffix(b"\n") else {
+        let Some(end) = memchr::memchr(b'\n', rest) else {
             // A last line with no newline may be cut short: the careful reader says so.
             chunk.failed = true;
-            return chunk;
+            return;
         };
+        let line = &rest[..end];
+        rest = &rest[end + 1..];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Ok(line) = std::str::from_utf8(line) else {
             chunk.failed = true;
-            return chunk;
+            return;
         };
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = parse_jsonl_line(line, &mut names, u64::MAX).and_then(|op| {
+        if let Some(op) = chunk
+            .scanner
+            .op(line, chunk.lines, workload, &mut chunk.batch)
+        {
+            chunk.ops.push(op);
+            continue;
+        }
+        let parsed = parse_jsonl_line(line, &mut chunk.scanner.names, u64::MAX).and_then(|op| {
             decode_op(&op, chunk.lines, workload, &mut chunk.batch).map(|d| (d, op.f))
         });
         match parsed {
             Ok(op) => chunk.ops.push(op),
             Err(_) => {
                 chunk.failed = true;
-                return chunk;
+                return;
             }
         }
     }
-    chunk
 }
 
 #[cfg(test)]
@@ -214,6 +265,9 @@ mod tests {
             "[{\"process\":0,\"type\":\"invoke\",\"value\":[]}]\n",
         )
         .unwrap();
+        assert!(read_jsonl(&path, Workload::ListAppend).is_none());
+        // So is a history whose function is one whose echo the rules compare.
+        std::fs::write(&path, jsonl(100).replace("\"txn\"", "\"write\"")).unwrap();
         assert!(read_jsonl(&path, Workload::ListAppend).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }

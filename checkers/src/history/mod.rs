@@ -30,7 +30,7 @@ pub use json_value::value_from_json;
 pub use lines::LineMap;
 pub use op::{FnNames, History, Op, OpExtra, OpType, Process};
 pub use value::Value;
-pub use well_formed::{check_well_formed, WellFormed};
+pub use well_formed::{check_well_formed, echoes, WellFormed};
 pub use write::{write_edn, write_jsonl, write_jsonl_op};
 
 use std::io::BufRead;

@@ -111,7 +111,7 @@ impl WellFormed {
 }
 
 /// The functions whose `ok` echoes the invoke's value: a register's `write` and `cas`.
-fn echoes(f: &str) -> bool {
+pub fn echoes(f: &str) -> bool {
     matches!(f, "write" | "cas")
 }
 
