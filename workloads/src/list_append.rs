@@ -19,7 +19,7 @@ pub const SPEC: WorkloadSpec = WorkloadSpec {
     name: "list-append",
     about: "transactions of appends to lists and reads of them, checked Elle-style for \
             isolation anomalies against --consistency-models",
-    build: |options| Ok(Box::new(TxnOptions::new(KIND, options)?)),
+    build: |options| Ok(Box::new(TxnOptions::new(SPEC.name, KIND, options)?)),
 };
 
 /// Which transactional workload this is, for the checker.

@@ -18,7 +18,7 @@ pub const SPEC: WorkloadSpec = WorkloadSpec {
     name: "rw-register",
     about: "transactions of register writes and reads, checked Elle-style for isolation \
             anomalies against --consistency-models",
-    build: |options| Ok(Box::new(TxnOptions::new(KIND, options)?)),
+    build: |options| Ok(Box::new(TxnOptions::new(SPEC.name, KIND, options)?)),
 };
 
 /// Which transactional workload this is, for the checker.

@@ -186,6 +186,8 @@ pub async fn invoke<C: TxnClient>(
 /// The options of a transactional workload, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TxnOptions {
+    /// The workload's name in the registry (`list-append`, `rw-register`).
+    pub name: &'static str,
     pub kind: TxnKind,
     pub seed: u64,
     pub key_count: u64,
@@ -196,8 +198,12 @@ pub struct TxnOptions {
 }
 
 impl TxnOptions {
-    /// Checks the run's options for workload `kind`.
-    pub fn new(kind: TxnKind, o: &WorkloadOptions) -> Result<TxnOptions, String> {
+    /// Checks the run's options for workload `name`, of `kind`.
+    pub fn new(
+        name: &'static str,
+        kind: TxnKind,
+        o: &WorkloadOptions,
+    ) -> Result<TxnOptions, String> {
         for (flag, v) in [
             ("--key-count", o.key_count),
             ("--max-txn-length", o.max_txn_length),
@@ -240,6 +246,7 @@ impl TxnOptions {
             }
         }
         Ok(TxnOptions {
+            name,
             kind,
             seed: o.seed,
             key_count: o.key_count,
@@ -254,10 +261,7 @@ impl TxnOptions {
 /// kind of micro-op, which every part below already follows.
 impl Workload for TxnOptions {
     fn name(&self) -> &str {
-        match self.kind {
-            TxnKind::ListAppend => crate::list_append::SPEC.name,
-            TxnKind::RwRegister => crate::rw_register::SPEC.name,
-        }
+        self.name
     }
 
     fn generator(&self) -> Box<dyn Generator> {
@@ -424,7 +428,7 @@ mod tests {
     fn options(kind: TxnKind, f: impl FnOnce(&mut WorkloadOptions)) -> Result<TxnOptions, String> {
         let mut o = WorkloadOptions::default();
         f(&mut o);
-        TxnOptions::new(kind, &o)
+        TxnOptions::new("txn", kind, &o)
     }
 
     #[test]
