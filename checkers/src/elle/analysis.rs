@@ -14,19 +14,9 @@ use super::models;
 use super::rw_register::{self, OrderEdges};
 use super::scc::components;
 use super::txn::{Key, Txns, Workload};
+use super::verdict::Outcome;
 use super::{list_append, verdict, ElleOptions};
 use crate::verdict::Verdict;
-
-/// What the analysis found, before it is turned into a verdict.
-pub struct Outcome {
-    pub found: Found,
-    /// Why the verdict cannot be valid even if nothing prohibited was found.
-    pub unknown: Vec<String>,
-    pub components: usize,
-    pub largest_component: usize,
-    pub unfinished: Vec<&'static str>,
-    pub edges: usize,
-}
 
 /// Checks `txns` (see the module documentation).
 pub fn check(

@@ -4,15 +4,25 @@
 
 use serde_json::json;
 
-use super::analysis::Outcome;
 use super::cycles::{step_names, Cycle};
 use super::detail::{AnomalyCase, EdgeView, ElleDetail, MopView, TxnView};
-use super::finding::{self, name, Finding};
+use super::finding::{self, name, Finding, Found};
 use super::graph::{kind_name, Kinds, PROCESS, REALTIME};
 use super::rw_register::{self, VersionEdges};
 use super::txn::{Key, Mop, Status, TxnId, Txns, Workload};
 use super::{list_append, models, ElleOptions, CHECKER};
 use crate::verdict::{Anomaly, Validity, Verdict};
+
+/// What the analysis found, before it is turned into a verdict.
+pub struct Outcome {
+    pub found: Found,
+    /// Why the verdict cannot be valid even if nothing prohibited was found.
+    pub unknown: Vec<String>,
+    pub components: usize,
+    pub largest_component: usize,
+    pub unfinished: Vec<&'static str>,
+    pub edges: usize,
+}
 
 /// A cycle explained: its transactions in cycle order, and a sentence per edge.
 pub fn cycle_finding(
