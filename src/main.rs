@@ -53,7 +53,7 @@ fn main() {
             }
         }
         cli::Command::TestAll(args) => matrix::run(&args),
-        cli::Command::Gc(args) => store::gc::run(&args),
+        cli::Command::Gc(args) => store::gc::run(&args, report::rewrite_store_pages),
         cli::Command::Serve(args) => web::serve::run(&args),
         cli::Command::Compare(args) => web::compare::run(&args),
         cli::Command::Delayer(args) => delayer::run(&args),

@@ -181,7 +181,7 @@ fn the_nightly_example_runs_three_datastores_by_two_nemeses() {
         }
         let compared = matrix_dir
             .join("compare")
-            .join(faultline::matrix::compare::compare_file(cell));
+            .join(faultline::store::matrix::compare_file(cell));
         let compared = std::fs::read_to_string(&compared)
             .unwrap_or_else(|e| panic!("{}: {e}", compared.display()));
         assert!(compared.contains("verdict: valid"), "{compared}");

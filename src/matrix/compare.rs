@@ -7,20 +7,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::store::matrix::{matrices, CellComparison, CellRecord};
+use crate::store::matrix::{compare_file, matrices, CellComparison, CellRecord, COMPARE};
 use crate::web::compare::{Comparison, RunFacts};
 
 /// How much slower a cell's median p99 must be to count as a regression.
 pub const P99_REGRESSION: f64 = 2.0;
-
-/// The folder of a matrix that holds the `faultline compare` texts of its cells.
-pub const COMPARE: &str = "compare";
-
-/// The file name of a cell's comparison text.
-pub fn compare_file(cell: &CellRecord) -> String {
-    crate::report::html::file_safe(&format!("{}-{}-{}", cell.db, cell.workload, cell.nemesis))
-        + ".txt"
-}
 
 /// Fills in each cell's `previous` from the newest earlier matrix of `store` (before `stamp`)
 /// that ran the same cell, and writes the comparison texts into `matrix_dir/compare/`.

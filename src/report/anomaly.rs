@@ -16,9 +16,10 @@ use serde::Deserialize;
 
 use faultline_checkers::linear::verdict::CHECKER;
 
-use super::html::{escape, file_safe, page, seconds};
+use super::html::{escape, page, seconds};
 use super::situation::Situations;
 use super::{write_file, Call, ReportError, Result};
+use crate::store::file_safe;
 use crate::store::ResultsRecord;
 
 /// One key's entry in `results.json`'s `linearizability.failures`.

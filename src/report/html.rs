@@ -22,25 +22,6 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// A file name made of the key's letters, digits, `-` and `_` (anything else becomes `_`),
-/// short enough for any file system. Callers make it unique when two keys collide.
-pub fn file_safe(key: &str) -> String {
-    let name: String = key
-        .trim_matches('"')
-        .chars()
-        .map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
-            _ => '_',
-        })
-        .take(80)
-        .collect();
-    if name.is_empty() {
-        "key".to_owned()
-    } else {
-        name
-    }
-}
-
 /// Formats nanoseconds since the test started as seconds with millisecond precision.
 pub fn seconds(ns: i64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
@@ -97,12 +78,5 @@ mod tests {
             escape("<script>alert('x') & \"y\"</script>"),
             "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
         );
-    }
-
-    #[test]
-    fn keys_become_plain_file_names() {
-        assert_eq!(file_safe("\"k1\""), "k1");
-        assert_eq!(file_safe("../etc/passwd"), "___etc_passwd");
-        assert_eq!(file_safe("\"\""), "key");
     }
 }

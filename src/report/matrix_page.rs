@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::html::{escape, page};
 use super::{write_file, Result};
-use crate::matrix::compare::{compare_file, COMPARE};
+use crate::store::matrix::{compare_file, COMPARE};
 use crate::store::matrix::{matrices, CellRecord, MatrixDir, MatrixRecord, Outcome, MATRICES};
 use crate::store::INDEX;
 

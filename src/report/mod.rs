@@ -123,6 +123,13 @@ pub fn write_store_index(store: &Path) -> Result<PathBuf> {
     store_index::write(store)
 }
 
+/// Every page drawn from the store as a whole (the run index, the matrix pages), written
+/// again after the store changed under them (`faultline gc`).
+pub fn rewrite_store_pages(store: &Path) -> Result<()> {
+    matrix_page::rewrite_all(store)?;
+    write_store_index(store).map(drop)
+}
+
 /// `faultline report`: regenerates a run's pages, or with `index` the store's index.
 /// Returns the exit code.
 pub fn run(path: &Path, index: bool) -> i32 {

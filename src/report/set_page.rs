@@ -63,7 +63,10 @@ pub fn write(
     let mut pages = Vec::new();
     for result in &analysis.sets {
         let (name, file) = match &result.key {
-            Some(k) => (k.clone(), format!("set-{}.html", super::html::file_safe(k))),
+            Some(k) => (
+                k.clone(),
+                format!("set-{}.html", crate::store::file_safe(k)),
+            ),
             None => (CHECKER.to_string(), "set.html".to_string()),
         };
         let path = dir.join(file);

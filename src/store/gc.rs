@@ -97,8 +97,12 @@ pub fn collect(store: &Path, keep: Duration, now: SystemTime) -> Result<Collecti
 }
 
 /// Runs `faultline gc`; returns the exit code. After removing, the store's index and the
-/// matrices' pages are written again, so that no page links to a run that is gone.
-pub fn run(args: &crate::cli::GcArgs) -> i32 {
+/// matrices' pages are written again by `rewrite_pages` (the report's: the store knows
+/// no page), so that no page links to a run that is gone.
+pub fn run<E: std::fmt::Display>(
+    args: &crate::cli::GcArgs,
+    rewrite_pages: impl Fn(&Path) -> std::result::Result<(), E>,
+) -> i32 {
     let days = args.keep_days;
     if !(days.is_finite() && days >= 0.0) {
         eprintln!("faultline gc: --keep-days {days}: a number of days, at least 0");
@@ -151,9 +155,7 @@ pub fn run(args: &crate::cli::GcArgs) -> i32 {
         eprintln!("faultline gc: {e:#}");
         return crate::exit::INTERNAL;
     }
-    if let Err(e) = crate::report::matrix_page::rewrite_all(&args.store)
-        .and_then(|()| crate::report::write_store_index(&args.store).map(drop))
-    {
+    if let Err(e) = rewrite_pages(&args.store) {
         eprintln!("faultline gc: the pages could not be written again: {e}");
         return crate::exit::INTERNAL;
     }

@@ -251,6 +251,14 @@ pub fn matrices(store: &Path) -> Vec<(MatrixDir, MatrixRecord)> {
         .collect()
 }
 
+/// The folder of a matrix that holds the `faultline compare` texts of its cells.
+pub const COMPARE: &str = "compare";
+
+/// The file name of a cell's comparison text.
+pub fn compare_file(cell: &CellRecord) -> String {
+    super::file_safe(&format!("{}-{}-{}", cell.db, cell.workload, cell.nemesis)) + ".txt"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,10 +167,36 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// A file name made of the key's letters, digits, `-` and `_` (anything else becomes `_`),
+/// short enough for any file system. Callers make it unique when two keys collide.
+pub fn file_safe(key: &str) -> String {
+    let name: String = key
+        .trim_matches('"')
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
+            _ => '_',
+        })
+        .take(80)
+        .collect();
+    if name.is_empty() {
+        "key".to_owned()
+    } else {
+        name
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn keys_become_plain_file_names() {
+        assert_eq!(file_safe("\"k1\""), "k1");
+        assert_eq!(file_safe("../etc/passwd"), "___etc_passwd");
+        assert_eq!(file_safe("\"\""), "key");
+    }
 
     #[test]
     fn timestamps_are_utc_and_sortable() {
