@@ -43,7 +43,7 @@ build:
 ##       its test binaries run side by side (tests/run-all.sh; TEST_JOBS=1 for one at a time)
 test:
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory install-test-deps; fi
-	CARGO=$(CARGO) tests/run-all.sh --release
+	CARGO=$(CARGO) tests/run-all.sh --profile ci
 
 ## lint: formatting and clippy, warnings are errors
 lint:
