@@ -15,7 +15,7 @@ use faultline_checkers::history::{History, Op, Value};
 use plotters::prelude::*;
 
 use super::nemesis_windows::fault_windows;
-use super::plots::{self, PlotError, Swatch, FONT, PLOT_SIZE};
+use super::plots::{self, PlotError, Swatch, PLOT_SIZE};
 
 /// The file name of the plot.
 pub const FILE: &str = "clock.png";
@@ -201,23 +201,13 @@ fn draw(
     let (lo, hi) = offsets.fold((0f64, 0f64), |(lo, hi), o| (lo.min(o), hi.max(o)));
     let margin = ((hi - lo) * 0.1).max(1.0);
     let (lo, hi) = (lo - margin, hi + margin);
-    let mut chart = ChartBuilder::on(&chart_area)
-        .caption("Clock offset of each node", (FONT, 22))
-        .margin(12)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(0f64..end_s, lo..hi)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.08))
-        .x_desc("time since test start (s)")
-        .y_desc("clock offset (ms)")
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let mut chart = plots::linear_chart(
+        &chart_area,
+        "Clock offset of each node",
+        end_s,
+        (lo, hi),
+        "clock offset (ms)",
+    )?;
     plots::draw_windows(&mut chart, &windows, lo, hi)?;
     let mut entries = Vec::new();
     for (i, (node, clock)) in clocks.iter().enumerate() {

@@ -251,23 +251,13 @@ fn draw_rate(run: &Run, root: &Area) -> Result<(), String> {
         .fold(0.0, f64::max);
     let hi = (peak * 1.1).max(1.0);
     let title = format!("Throughput per {} bucket", seconds_label(bucket));
-    let mut chart = ChartBuilder::on(&chart_area)
-        .caption(title, (FONT, 22))
-        .margin(12)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(0f64..run.end_s, 0f64..hi)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.08))
-        .x_desc("time since test start (s)")
-        .y_desc("completed operations per second")
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let mut chart = linear_chart(
+        &chart_area,
+        &title,
+        run.end_s,
+        (0.0, hi),
+        "completed operations per second",
+    )?;
     draw_windows(&mut chart, &run.windows, 0.0, hi)?;
     for ((outcome, f), per_bucket) in &counts {
         let series: Vec<(i64, f64)> = per_bucket
@@ -309,6 +299,35 @@ type LogChart<'a, 'b> = Chart<'a, 'b, LogCoord<f64>>;
 pub(super) fn split<'a>(root: &Area<'a>) -> Result<(Area<'a>, Area<'a>), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     Ok(root.split_horizontally(PLOT_SIZE.0 - LEGEND_WIDTH))
+}
+
+/// A chart of some quantity over the run's time (throughput, clock offsets), in the look every
+/// plot of the report shares.
+pub(super) fn linear_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    title: &str,
+    end_s: f64,
+    (lo, hi): (f64, f64),
+    y_desc: &str,
+) -> Result<Chart<'a, 'b, RangedCoordf64>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 22))
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(0f64..end_s, lo..hi)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(0.08))
+        .x_desc("time since test start (s)")
+        .y_desc(y_desc)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
 }
 
 fn latency_chart<'a, 'b>(
