@@ -79,61 +79,81 @@ fn analyze(
         v.extend(of(&linearizable));
         v
     };
-    let per_key: Vec<KeyAnalysis> = (0..txns.keys.len() as Key)
-        .into_par_iter()
-        .map(|k| match options.workload {
-            Workload::ListAppend => list_append::analyze_key(txns, by_key.of(k), k),
-            Workload::RwRegister => {
-                rw_register::analyze_key(txns, by_key.of(k), k, options.inference, &ordered(k))
-            }
-        })
-        .collect();
-    let per_txn = (0..txns.len() as u32)
-        .into_par_iter()
-        .fold(Found::default, |mut found, t| {
-            match options.workload {
-                Workload::ListAppend => list_append::txn_findings(txns, t, &mut found),
-                Workload::RwRegister => rw_register::txn_findings(txns, t, &mut found),
-            }
-            found
-        })
-        .reduce(Found::default, |mut a, b| {
-            a.merge(b);
-            a
-        });
     let prohibited = models::prohibited(models);
     let wants = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
     let (process, realtime) = (wants("-process"), wants("-realtime"));
-    let process_edges = if process {
-        graph::process_edges(txns)
-    } else {
-        Vec::new()
-    };
-    let realtime_edges = if realtime {
-        graph::realtime_edges(txns)
-    } else {
-        Vec::new()
-    };
-    // Every edge in one list, sized once: growing it would copy millions of edges, twice over.
-    let total = per_key.iter().map(|ka| ka.edges.len()).sum::<usize>()
-        + process_edges.len()
-        + realtime_edges.len();
-    let mut edges = Vec::with_capacity(total);
+    // The per-key and per-transaction analyses on every core; beside them, on whichever core is
+    // free, the process and real-time orders, which are serial walks of the history.
+    let ((per_key, per_txn), (process_edges, realtime_edges)) = rayon::join(
+        || {
+            let per_key: Vec<KeyAnalysis> = (0..txns.keys.len() as Key)
+                .into_par_iter()
+                .map(|k| match options.workload {
+                    Workload::ListAppend => list_append::analyze_key(txns, by_key.of(k), k),
+                    Workload::RwRegister => rw_register::analyze_key(
+                        txns,
+                        by_key.of(k),
+                        k,
+                        options.inference,
+                        &ordered(k),
+                    ),
+                })
+                .collect();
+            let per_txn = (0..txns.len() as u32)
+                .into_par_iter()
+                .fold(Found::default, |mut found, t| {
+                    match options.workload {
+                        Workload::ListAppend => list_append::txn_findings(txns, t, &mut found),
+                        Workload::RwRegister => rw_register::txn_findings(txns, t, &mut found),
+                    }
+                    found
+                })
+                .reduce(Found::default, |mut a, b| {
+                    a.merge(b);
+                    a
+                });
+            (per_key, per_txn)
+        },
+        || {
+            rayon::join(
+                || {
+                    if process {
+                        graph::process_edges(txns)
+                    } else {
+                        Vec::new()
+                    }
+                },
+                || {
+                    if realtime {
+                        graph::realtime_edges(txns)
+                    } else {
+                        Vec::new()
+                    }
+                },
+            )
+        },
+    );
+    let mut per_key_edges = Vec::with_capacity(per_key.len());
     for ka in per_key {
         out.found.merge(ka.found);
         out.unknown.extend(ka.unknown);
-        edges.extend(ka.edges);
+        per_key_edges.push(ka.edges);
     }
     out.found.merge(per_txn);
-    edges.extend(process_edges);
-    edges.extend(realtime_edges);
-    used += edges.capacity() * std::mem::size_of::<graph::Edge>();
+    let parts: Vec<&[graph::Edge]> = per_key_edges
+        .iter()
+        .map(Vec::as_slice)
+        .chain([process_edges.as_slice(), realtime_edges.as_slice()])
+        .collect();
+    used += parts.iter().map(|p| p.len()).sum::<usize>() * std::mem::size_of::<graph::Edge>();
     if used > memory || over_time() {
         out.unknown
             .push(limit_reason(used > memory, "building the dependency graph"));
         return out;
     }
-    let g = Graph::from_edges(txns.len(), edges);
+    let g = Graph::from_parts(txns.len(), &parts);
+    drop(parts);
+    drop((per_key_edges, process_edges, realtime_edges));
     out.edges = g.edges();
     used += g.bytes();
     let mut sccs = components(&g, graph::DATA | PROCESS | REALTIME);

@@ -43,50 +43,73 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Places `edges` (self-edges dropped, duplicates merged) into a graph of `n` vertices: a
-    /// counting sort by source, then each (short) row sorted by target.
+    /// Places `edges` (self-edges dropped, duplicates merged) into a graph of `n` vertices.
     pub fn from_edges(n: usize, edges: Vec<Edge>) -> Graph {
+        Graph::from_parts(n, &[&edges])
+    }
+
+    /// Places the edges of every part into one graph, as [`Graph::from_edges`] would their
+    /// concatenation, without making it (the parts are the per-key analyses' lists, millions
+    /// of edges in all): a counting sort by source, then each (short) row sorted by target and
+    /// merged, the rows on every core.
+    pub fn from_parts(n: usize, parts: &[&[Edge]]) -> Graph {
+        let edges = || {
+            parts
+                .iter()
+                .flat_map(|p| p.iter())
+                .filter(|(a, b, _)| a != b)
+        };
         let mut starts = vec![0u32; n + 1];
-        for &(a, b, _) in &edges {
-            if a != b {
-                starts[a as usize + 1] += 1;
-            }
+        for &(a, _, _) in edges() {
+            starts[a as usize + 1] += 1;
         }
         for i in 1..starts.len() {
             starts[i] += starts[i - 1];
         }
         let mut fill = starts.clone();
         let mut rows: Vec<(TxnId, Kinds)> = vec![(0, 0); starts[n] as usize];
-        for (a, b, k) in edges {
-            if a != b {
-                rows[fill[a as usize] as usize] = (b, k);
-                fill[a as usize] += 1;
-            }
+        for &(a, b, k) in edges() {
+            rows[fill[a as usize] as usize] = (b, k);
+            fill[a as usize] += 1;
         }
-        // Sort and merge each row; rows shrink in place, so new starts are counted afresh.
-        let mut targets = Vec::with_capacity(rows.len());
-        let mut kinds: Vec<Kinds> = Vec::with_capacity(rows.len());
+        drop(fill);
+        // Sort and merge each row in place, in blocks of rows on every core; each row's merged
+        // length goes in `lengths`.
+        let mut lengths = vec![0u32; n];
+        let block = (n / (rayon::current_num_threads() * 16)).max(1024);
+        let mut work = Vec::with_capacity(n / block + 1);
+        let (mut rest_rows, mut rest_lengths) = (rows.as_mut_slice(), lengths.as_mut_slice());
+        for first in (0..n).step_by(block) {
+            let last = (first + block).min(n);
+            let len = (starts[last] - starts[first]) as usize;
+            let (r, rr) = std::mem::take(&mut rest_rows).split_at_mut(len);
+            let (l, rl) = std::mem::take(&mut rest_lengths).split_at_mut(last - first);
+            rest_rows = rr;
+            rest_lengths = rl;
+            work.push((first, r, l));
+        }
+        work.into_par_iter().for_each(|(first, rows, lengths)| {
+            let base = starts[first];
+            for (i, length) in lengths.iter_mut().enumerate() {
+                let v = first + i;
+                let at = (starts[v] - base) as usize..(starts[v + 1] - base) as usize;
+                *length = merge_row(&mut rows[at]) as u32;
+            }
+        });
         let mut new_starts = Vec::with_capacity(n + 1);
         new_starts.push(0u32);
-        for v in 0..n {
-            let row = &mut rows[starts[v] as usize..starts[v + 1] as usize];
-            row.sort_unstable_by_key(|&(b, _)| b);
-            for &(b, k) in row.iter() {
-                if targets.len() > *new_starts.last().unwrap_or(&0) as usize
-                    && targets.last() == Some(&b)
-                {
-                    if let Some(x) = kinds.last_mut() {
-                        *x |= k;
-                    }
-                } else {
-                    targets.push(b);
-                    kinds.push(k);
-                }
-            }
-            new_starts.push(targets.len() as u32);
+        let mut total = 0u32;
+        for &l in &lengths {
+            total += l;
+            new_starts.push(total);
         }
-        targets.shrink_to_fit();
-        kinds.shrink_to_fit();
+        let mut targets = Vec::with_capacity(total as usize);
+        let mut kinds: Vec<Kinds> = Vec::with_capacity(total as usize);
+        for v in 0..n {
+            let row = &rows[starts[v] as usize..][..lengths[v] as usize];
+            targets.extend(row.iter().map(|&(b, _)| b));
+            kinds.extend(row.iter().map(|&(_, k)| k));
+        }
         Graph {
             starts: new_starts,
             targets,
@@ -149,6 +172,22 @@ impl Graph {
             kinds,
         }
     }
+}
+
+/// Sorts `row` by target and merges the kinds of equal targets into its first entries; how
+/// many entries remain.
+fn merge_row(row: &mut [(TxnId, Kinds)]) -> usize {
+    row.sort_unstable_by_key(|&(b, _)| b);
+    let mut kept = 0;
+    for i in 0..row.len() {
+        if kept > 0 && row[kept - 1].0 == row[i].0 {
+            row[kept - 1].1 |= row[i].1;
+        } else {
+            row[kept] = row[i];
+            kept += 1;
+        }
+    }
+    kept
 }
 
 /// Process order: each transaction that may have committed, to the next one of its process.
@@ -270,5 +309,30 @@ mod tests {
         assert_eq!(g.kinds_between(1, 2), WR);
         assert_eq!(g.kinds_between(2, 2), 0);
         assert_eq!(g.out(2).count(), 0);
+    }
+
+    #[test]
+    fn a_graph_from_parts_is_the_graph_of_their_concatenation() {
+        // Enough vertices for several blocks of rows, each row with repeated targets.
+        let n = 5000u32;
+        let edges: Vec<Edge> = (0..40_000u32)
+            .map(|i| ((i * 7919) % n, (i * 104_729 + 3) % n, 1 << (i % 5)))
+            .collect();
+        let whole = Graph::from_edges(n as usize, edges.clone());
+        let (a, b) = edges.split_at(12_345);
+        let parted = Graph::from_parts(n as usize, &[b, &[], a]);
+        assert_eq!(whole.edges(), parted.edges());
+        for v in 0..n {
+            let mut expected: Vec<(TxnId, Kinds)> = Vec::new();
+            for &(_, y, k) in edges.iter().filter(|e| e.0 == v && e.0 != e.1) {
+                match expected.iter_mut().find(|(t, _)| *t == y) {
+                    Some(e) => e.1 |= k,
+                    None => expected.push((y, k)),
+                }
+            }
+            expected.sort();
+            assert_eq!(whole.out(v).collect::<Vec<_>>(), expected, "row {v}");
+            assert_eq!(parted.out(v).collect::<Vec<_>>(), expected, "row {v}");
+        }
     }
 }
