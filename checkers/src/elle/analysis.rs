@@ -115,21 +115,16 @@ fn analyze(
             (per_key, per_txn)
         },
         || {
+            let order = |wanted: bool, edges: fn(&Txns) -> Vec<graph::Edge>| {
+                if wanted {
+                    edges(txns)
+                } else {
+                    Vec::new()
+                }
+            };
             rayon::join(
-                || {
-                    if process {
-                        graph::process_edges(txns)
-                    } else {
-                        Vec::new()
-                    }
-                },
-                || {
-                    if realtime {
-                        graph::realtime_edges(txns)
-                    } else {
-                        Vec::new()
-                    }
-                },
+                || order(process, graph::process_edges),
+                || order(realtime, graph::realtime_edges),
             )
         },
     );

@@ -73,29 +73,19 @@ impl Graph {
             fill[a as usize] += 1;
         }
         drop(fill);
-        // Sort and merge each row in place, in blocks of rows on every core; each row's merged
-        // length goes in `lengths`.
-        let mut lengths = vec![0u32; n];
-        let block = (n / (rayon::current_num_threads() * 16)).max(1024);
-        let mut work = Vec::with_capacity(n / block + 1);
-        let (mut rest_rows, mut rest_lengths) = (rows.as_mut_slice(), lengths.as_mut_slice());
-        for first in (0..n).step_by(block) {
-            let last = (first + block).min(n);
-            let len = (starts[last] - starts[first]) as usize;
-            let (r, rr) = std::mem::take(&mut rest_rows).split_at_mut(len);
-            let (l, rl) = std::mem::take(&mut rest_lengths).split_at_mut(last - first);
-            rest_rows = rr;
-            rest_lengths = rl;
-            work.push((first, r, l));
+        // Sort and merge each row in place, the rows on every core.
+        let mut each_row = Vec::with_capacity(n);
+        let mut rest = rows.as_mut_slice();
+        for v in 0..n {
+            let (row, tail) =
+                std::mem::take(&mut rest).split_at_mut((starts[v + 1] - starts[v]) as usize);
+            each_row.push(row);
+            rest = tail;
         }
-        work.into_par_iter().for_each(|(first, rows, lengths)| {
-            let base = starts[first];
-            for (i, length) in lengths.iter_mut().enumerate() {
-                let v = first + i;
-                let at = (starts[v] - base) as usize..(starts[v + 1] - base) as usize;
-                *length = merge_row(&mut rows[at]) as u32;
-            }
-        });
+        let lengths: Vec<u32> = each_row
+            .into_par_iter()
+            .map(|row| merge_row(row) as u32)
+            .collect();
         let mut new_starts = Vec::with_capacity(n + 1);
         new_starts.push(0u32);
         let mut total = 0u32;
