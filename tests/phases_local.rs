@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::runs::{run_test, runs, text};
+use common::runs::{faultline, runs, text};
 use common::test_cluster::TestCluster;
 
 const CLUSTER: &str = "ft-phases";
@@ -72,7 +72,14 @@ time-limit = 10
     .unwrap();
     let store = dir.path().join("results");
     let plan_arg = plan.display().to_string();
-    let o = run_test(CLUSTER, &store, &["--plan", &plan_arg, "--seed", "11"]);
+    // The plan's own cluster size (3 nodes, so `2n` = 6 workers): `run_test` would add
+    // `--local-cluster 5`, which wins over the plan and makes it 10 workers.
+    let o = faultline()
+        .args(["test", "--cluster", CLUSTER, "--store"])
+        .arg(&store)
+        .args(["--plan", &plan_arg, "--seed", "11"])
+        .output()
+        .expect("run faultline test");
     let out = text(&o);
     assert!(matches!(o.status.code(), Some(0..=2)), "no verdict: {out}");
     let run = runs(&store).pop().expect("a run");
@@ -83,9 +90,13 @@ time-limit = 10
         "warm-up:2,faults:4,recovery:30,warm-up:4,final-reads:10"
     );
     assert_eq!(test["seed"], 11);
+    assert_eq!(test["local_cluster"], 3, "the plan's cluster");
+    // Worker slots are told apart by process modulo the worker count (a process that ended in
+    // `info` continues as process + concurrency), so the count must be the run's own.
+    assert_eq!(test["concurrency"], 6, "`2n` workers on 3 nodes");
     let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
     let ev = events(&history);
-    let concurrency = 6;
+    let concurrency = test["concurrency"].as_u64().unwrap();
     let final_reads = concurrency * 1_000_000;
     let client = |e: &&Event| e.process.is_some_and(|p| p < final_reads);
     let first_op = ev.iter().find(client).unwrap().time;
@@ -123,8 +134,7 @@ time-limit = 10
         after[0].time - ev[heal].time
     );
     assert!(ev[heal].time >= last_before);
-    // The second warm-up lasts about its 4 s (long enough for a worker whose node was killed to
-    // connect again under load: with 2 s, two of six once had not invoked yet).
+    // The second warm-up lasts about its 4 s.
     let span = after.last().unwrap().time - after[0].time;
     assert!(
         (3.5..=4.5).contains(&span),
