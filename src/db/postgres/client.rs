@@ -171,16 +171,33 @@ async fn run(
 /// Whether a server error says the transaction rolled back: SQLSTATE class 40.
 fn rolled_back(e: &tokio_postgres::Error) -> bool {
     e.as_db_error()
-        .is_some_and(|d| d.code().code().starts_with("40"))
+        .is_some_and(|d| sqlstate_rolled_back(d.code().code()))
+}
+
+fn sqlstate_rolled_back(sqlstate: &str) -> bool {
+    sqlstate.starts_with("40")
+}
+
+/// Whether a transaction that went wrong in `phase` certainly did not commit, given the
+/// SQLSTATE of the server's error (`None`: no answer from the server, a lost connection or a
+/// timeout). The rule of the module docs, kept apart from the driver's error type so that it
+/// can be tested.
+fn certainly_not_committed(phase: u8, sqlstate: Option<&str>) -> bool {
+    phase == BEFORE_COMMIT || sqlstate.is_some_and(sqlstate_rolled_back)
 }
 
 /// What `e` met in `phase` means for the transaction (module docs).
 pub fn classify(phase: u8, e: &tokio_postgres::Error, at: &Endpoint) -> ClientError {
+    let sqlstate = e.as_db_error().map(|d| d.code().code());
     let message = match e.as_db_error() {
         Some(d) => format!("{} on {}: {} ({})", phase_name(phase), at.node, d.message(), d.code().code()),
         None => format!("{} on {}: {e}", phase_name(phase), at.node),
     };
-    if phase == BEFORE_COMMIT || rolled_back(e) {
+    sorted(phase, sqlstate, message)
+}
+
+fn sorted(phase: u8, sqlstate: Option<&str>, message: String) -> ClientError {
+    if certainly_not_committed(phase, sqlstate) {
         ClientError::Definite(message)
     } else {
         ClientError::Indefinite(message)
@@ -251,12 +268,51 @@ impl TxnClient for PgClient {
                     at.node,
                     self.timeout.mul_f64(0.9)
                 );
-                Err(if phase == BEFORE_COMMIT {
-                    ClientError::Definite(message)
-                } else {
-                    ClientError::Indefinite(message)
-                })
+                Err(sorted(phase, None, message))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn definite(phase: u8, sqlstate: Option<&str>) -> bool {
+        matches!(
+            sorted(phase, sqlstate, String::new()),
+            ClientError::Definite(_)
+        )
+    }
+
+    #[test]
+    fn anything_that_goes_wrong_before_commit_is_sent_is_a_definite_failure() {
+        for sqlstate in [
+            None,            // connection lost, or no answer in time
+            Some("40001"),   // serialization_failure
+            Some("40P01"),   // deadlock_detected
+            Some("23505"),   // unique_violation
+            Some("57P01"),   // admin_shutdown
+            Some("08006"),   // connection_failure
+            Some("25006"),   // read_only_sql_transaction (a replica)
+        ] {
+            assert!(definite(BEFORE_COMMIT, sqlstate), "{sqlstate:?}");
+        }
+    }
+
+    #[test]
+    fn a_commit_refused_with_class_40_rolled_back() {
+        for sqlstate in ["40001", "40P01", "40002", "40003", "40000"] {
+            assert!(definite(COMMITTING, Some(sqlstate)), "{sqlstate}");
+        }
+    }
+
+    #[test]
+    fn a_commit_that_met_anything_else_may_have_committed() {
+        // The server may have written the commit record before it went down, or before the
+        // answer was lost.
+        for sqlstate in [None, Some("57P01"), Some("57P02"), Some("08006"), Some("XX000")] {
+            assert!(!definite(COMMITTING, sqlstate), "{sqlstate:?}");
         }
     }
 }
