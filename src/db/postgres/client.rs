@@ -19,6 +19,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use faultline_workloads::bank::INSUFFICIENT_FUNDS;
 use faultline_workloads::txn::{MicroOp, TxnClient};
 use faultline_workloads::ClientError;
 use tokio_postgres::{NoTls, Statement};
@@ -110,7 +111,9 @@ impl PgClient {
         isolation: Isolation,
         timeout: Duration,
     ) -> Result<PgClient, ClientError> {
-        let conn = open(&primary, timeout).await.map_err(ClientError::Definite)?;
+        let conn = open(&primary, timeout)
+            .await
+            .map_err(ClientError::Definite)?;
         Ok(PgClient {
             primary,
             replica,
@@ -133,15 +136,84 @@ impl PgClient {
     }
 }
 
-/// Runs the micro-ops as one transaction on `conn`, recording in `phase` how far it got.
-async fn run(
-    conn: &Conn,
-    begin: &str,
-    txn: &mut [MicroOp],
-    phase: &AtomicU8,
-) -> Result<(), tokio_postgres::Error> {
+/// What one transaction does: a transactional workload's micro-ops, or one operation of the
+/// counter, unique-ids or bank workloads. Results are written into the borrowed places.
+pub(super) enum Work<'a> {
+    MicroOps(&'a mut [MicroOp]),
+    Add(i64),
+    ReadCounter(&'a mut i64),
+    Generate(&'a mut i64),
+    OpenAccounts { accounts: i64, total: i64 },
+    Transfer { from: i64, to: i64, amount: i64 },
+    ReadAccounts(&'a mut Vec<(i64, i64)>),
+}
+
+impl Work<'_> {
+    /// Whether the transaction only reads (it may then go to a replica).
+    fn read_only(&self) -> bool {
+        match self {
+            Work::MicroOps(txn) => txn.iter().all(MicroOp::is_read),
+            Work::ReadCounter(_) | Work::ReadAccounts(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Why a transaction's body stopped before `COMMIT`.
+enum Abort {
+    /// The server refused a statement, or the connection broke.
+    Db(tokio_postgres::Error),
+    /// The body itself decided not to go on (a transfer from an account that holds too
+    /// little): the transaction is rolled back and the operation certainly did not happen.
+    Refused(String),
+}
+
+impl From<tokio_postgres::Error> for Abort {
+    fn from(e: tokio_postgres::Error) -> Abort {
+        Abort::Db(e)
+    }
+}
+
+/// Runs `work` as one transaction on `conn`, recording in `phase` how far it got.
+async fn run(conn: &Conn, begin: &str, work: &mut Work<'_>, phase: &AtomicU8) -> Result<(), Abort> {
     let c = &conn.client;
     c.batch_execute(begin).await?;
+    match work {
+        Work::MicroOps(txn) => micro_ops(conn, txn).await?,
+        Work::Add(amount) => {
+            c.execute(config::ADD, &[&config::COUNTER, amount]).await?;
+        }
+        Work::ReadCounter(value) => {
+            **value = match c
+                .query_opt(config::READ_COUNTER, &[&config::COUNTER])
+                .await?
+            {
+                Some(row) => row.try_get(0)?,
+                None => 0,
+            };
+        }
+        Work::Generate(id) => **id = c.query_one(config::GENERATE, &[]).await?.try_get(0)?,
+        Work::OpenAccounts { accounts, total } => {
+            c.execute(config::OPEN_ACCOUNTS, &[accounts, total]).await?;
+        }
+        Work::Transfer { from, to, amount } => transfer(c, *from, *to, *amount).await?,
+        Work::ReadAccounts(accounts) => {
+            **accounts = c
+                .query(config::READ_ACCOUNTS, &[])
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_, tokio_postgres::Error>>()?;
+        }
+    }
+    phase.store(COMMITTING, Ordering::SeqCst);
+    c.batch_execute("COMMIT").await?;
+    Ok(())
+}
+
+/// The statements of a list-append or rw-register transaction, in order.
+async fn micro_ops(conn: &Conn, txn: &mut [MicroOp]) -> Result<(), tokio_postgres::Error> {
+    let c = &conn.client;
     for m in txn.iter_mut() {
         match m {
             MicroOp::Append { key, element } => {
@@ -164,8 +236,37 @@ async fn run(
             }
         }
     }
-    phase.store(COMMITTING, Ordering::SeqCst);
-    c.batch_execute("COMMIT").await
+    Ok(())
+}
+
+/// A transfer as an application writes it with an ORM: read both balances, refuse when the
+/// source holds too little, write both new balances. The isolation level alone decides whether
+/// two concurrent transfers can both read a balance and write over each other (read committed
+/// lets them: a lost update, which the bank's total shows; repeatable read and serializable
+/// abort the second writer with a serialization failure).
+async fn transfer(
+    c: &tokio_postgres::Client,
+    from: i64,
+    to: i64,
+    amount: i64,
+) -> Result<(), Abort> {
+    let balance = |account: i64| async move {
+        match c.query_opt(config::BALANCE, &[&account]).await? {
+            Some(row) => Ok::<i64, Abort>(row.try_get(0)?),
+            None => Err(Abort::Refused(format!("account {account} does not exist"))),
+        }
+    };
+    let (source, target) = (balance(from).await?, balance(to).await?);
+    if source < amount {
+        return Err(Abort::Refused(format!(
+            "{INSUFFICIENT_FUNDS}: account {from} holds {source}, less than {amount}"
+        )));
+    }
+    c.execute(config::SET_BALANCE, &[&from, &(source - amount)])
+        .await?;
+    c.execute(config::SET_BALANCE, &[&to, &(target + amount)])
+        .await?;
+    Ok(())
 }
 
 /// Whether a server error says the transaction rolled back: SQLSTATE class 40.
@@ -190,7 +291,13 @@ fn certainly_not_committed(phase: u8, sqlstate: Option<&str>) -> bool {
 pub fn classify(phase: u8, e: &tokio_postgres::Error, at: &Endpoint) -> ClientError {
     let sqlstate = e.as_db_error().map(|d| d.code().code());
     let message = match e.as_db_error() {
-        Some(d) => format!("{} on {}: {} ({})", phase_name(phase), at.node, d.message(), d.code().code()),
+        Some(d) => format!(
+            "{} on {}: {} ({})",
+            phase_name(phase),
+            at.node,
+            d.message(),
+            d.code().code()
+        ),
         None => format!("{} on {}: {e}", phase_name(phase), at.node),
     };
     sorted(phase, sqlstate, message)
@@ -212,12 +319,13 @@ fn phase_name(phase: u8) -> &'static str {
     }
 }
 
-impl TxnClient for PgClient {
-    async fn transact(&self, txn: &mut [MicroOp]) -> Result<(), ClientError> {
+impl PgClient {
+    /// Runs `work` as one transaction at the run's isolation level and sorts how it ended.
+    pub(super) async fn perform(&self, mut work: Work<'_>) -> Result<(), ClientError> {
         // A margin inside the run's own bound, so that the outcome is sorted here.
         let deadline = Instant::now() + self.timeout.mul_f64(0.9);
         let left = || deadline.saturating_duration_since(Instant::now());
-        let read_only = txn.iter().all(MicroOp::is_read);
+        let read_only = work.read_only();
         let (which, at) = match (&self.replica, read_only) {
             (Some(r), true) => (REPLICA, r),
             _ => (PRIMARY, &self.primary),
@@ -231,14 +339,33 @@ impl TxnClient for PgClient {
             *slot = Some(open(at, left()).await.map_err(ClientError::Definite)?);
         }
         let Some(conn) = slot.as_ref() else {
-            return Err(ClientError::Definite(format!("no connection to {}", at.node)));
+            return Err(ClientError::Definite(format!(
+                "no connection to {}",
+                at.node
+            )));
         };
         let phase = AtomicU8::new(BEFORE_COMMIT);
-        let outcome = tokio::time::timeout(left(), run(conn, self.begin(which), txn, &phase)).await;
+        let outcome =
+            tokio::time::timeout(left(), run(conn, self.begin(which), &mut work, &phase)).await;
         let phase = phase.load(Ordering::SeqCst);
         match outcome {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
+            Ok(Err(Abort::Refused(why))) => {
+                // Nothing was written; end the transaction so the connection can go on.
+                let rolled_back = matches!(
+                    tokio::time::timeout(left(), conn.client.batch_execute("ROLLBACK")).await,
+                    Ok(Ok(()))
+                );
+                if !rolled_back {
+                    *slot = None;
+                }
+                Err(ClientError::Definite(format!(
+                    "{} on {}: {why}",
+                    phase_name(phase),
+                    at.node
+                )))
+            }
+            Ok(Err(Abort::Db(e))) => {
                 let sorted = classify(phase, &e, at);
                 // A statement's error leaves the transaction open and aborted: end it so the
                 // connection can go on; anything else, or a failed rollback, drops it.
@@ -274,6 +401,12 @@ impl TxnClient for PgClient {
     }
 }
 
+impl TxnClient for PgClient {
+    async fn transact(&self, txn: &mut [MicroOp]) -> Result<(), ClientError> {
+        self.perform(Work::MicroOps(txn)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,13 +421,13 @@ mod tests {
     #[test]
     fn anything_that_goes_wrong_before_commit_is_sent_is_a_definite_failure() {
         for sqlstate in [
-            None,            // connection lost, or no answer in time
-            Some("40001"),   // serialization_failure
-            Some("40P01"),   // deadlock_detected
-            Some("23505"),   // unique_violation
-            Some("57P01"),   // admin_shutdown
-            Some("08006"),   // connection_failure
-            Some("25006"),   // read_only_sql_transaction (a replica)
+            None,          // connection lost, or no answer in time
+            Some("40001"), // serialization_failure
+            Some("40P01"), // deadlock_detected
+            Some("23505"), // unique_violation
+            Some("57P01"), // admin_shutdown
+            Some("08006"), // connection_failure
+            Some("25006"), // read_only_sql_transaction (a replica)
         ] {
             assert!(definite(BEFORE_COMMIT, sqlstate), "{sqlstate:?}");
         }
@@ -311,7 +444,13 @@ mod tests {
     fn a_commit_that_met_anything_else_may_have_committed() {
         // The server may have written the commit record before it went down, or before the
         // answer was lost.
-        for sqlstate in [None, Some("57P01"), Some("57P02"), Some("08006"), Some("XX000")] {
+        for sqlstate in [
+            None,
+            Some("57P01"),
+            Some("57P02"),
+            Some("08006"),
+            Some("XX000"),
+        ] {
             assert!(!definite(COMMITTING, sqlstate), "{sqlstate:?}");
         }
     }

@@ -26,8 +26,18 @@ pub const USER: &str = "postgres";
 /// database does not. (Jepsen's PostgreSQL append test keeps a text column for the same reason.)
 ///
 /// A register (rw-register) is one row per key, written by upsert.
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS lists (k bigint PRIMARY KEY, v bigint[] NOT NULL); \
-     CREATE TABLE IF NOT EXISTS registers (k bigint PRIMARY KEY, v bigint NOT NULL);";
+///
+/// The counter is one row, its adds an upsert of `v + amount` (a row lock: no add is lost at any
+/// level). An id is the identity of a row inserted and committed, so it is as durable as any
+/// commit: an id taken with a bare `nextval()` is not (a transaction that writes nothing else
+/// does not flush the WAL when it ends, so a crash can hand the same value out again). A bank
+/// account is a row.
+pub const SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS lists (k bigint PRIMARY KEY, v bigint[] NOT NULL); \
+     CREATE TABLE IF NOT EXISTS registers (k bigint PRIMARY KEY, v bigint NOT NULL); \
+     CREATE TABLE IF NOT EXISTS counters (k text PRIMARY KEY, v bigint NOT NULL); \
+     CREATE TABLE IF NOT EXISTS ids (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY); \
+     CREATE TABLE IF NOT EXISTS accounts (id bigint PRIMARY KEY, balance bigint NOT NULL);";
 
 /// Appends `$2` to the list at `$1`, creating it.
 pub const APPEND: &str = "INSERT INTO lists AS l (k, v) VALUES ($1, ARRAY[$2::bigint]) \
@@ -39,6 +49,27 @@ pub const WRITE: &str = "INSERT INTO registers AS r (k, v) VALUES ($1, $2) \
      ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v";
 /// The register at `$1` (no row: never written).
 pub const READ_REGISTER: &str = "SELECT v FROM registers WHERE k = $1";
+
+/// The counter's row.
+pub const COUNTER: &str = "faultline-counter";
+/// Adds `$2` to the counter `$1`, creating it.
+pub const ADD: &str = "INSERT INTO counters AS c (k, v) VALUES ($1, $2) \
+     ON CONFLICT (k) DO UPDATE SET v = c.v + EXCLUDED.v";
+/// The counter `$1` (no row: nothing added yet).
+pub const READ_COUNTER: &str = "SELECT v FROM counters WHERE k = $1";
+/// A new id.
+pub const GENERATE: &str = "INSERT INTO ids DEFAULT VALUES RETURNING id";
+/// Opens the accounts `0..$1` with `$2` in account 0, unless they exist: one statement, so
+/// either every account is created or none.
+pub const OPEN_ACCOUNTS: &str = "INSERT INTO accounts (id, balance) \
+     SELECT a, CASE WHEN a = 0 THEN $2::bigint ELSE 0 END FROM generate_series(0, $1::bigint - 1) a \
+     ON CONFLICT (id) DO NOTHING";
+/// The balance of account `$1`.
+pub const BALANCE: &str = "SELECT balance FROM accounts WHERE id = $1";
+/// Sets account `$1`'s balance to `$2`.
+pub const SET_BALANCE: &str = "UPDATE accounts SET balance = $2 WHERE id = $1";
+/// Every account, by account.
+pub const READ_ACCOUNTS: &str = "SELECT id, balance FROM accounts ORDER BY id";
 
 /// `pg_hba.conf`: the postgres user over the node's socket, and anyone from the test
 /// network, trusted, including for replication. The servers listen only on their node's
@@ -64,7 +95,13 @@ pub fn hba_conf() -> String {
 ///   healing instead of needing a new base backup.
 /// - `fsync` and `synchronous_commit` stay on (PostgreSQL's defaults): a killed server must
 ///   keep what it acknowledged.
-pub fn server_args(data_dir: &str, ip: &str, socket_dir: &str, hba_file: &str, node: &str) -> Vec<String> {
+pub fn server_args(
+    data_dir: &str,
+    ip: &str,
+    socket_dir: &str,
+    hba_file: &str,
+    node: &str,
+) -> Vec<String> {
     let mut args = vec!["-D".to_string(), data_dir.to_string()];
     for setting in [
         format!("listen_addresses={ip}"),
@@ -89,7 +126,13 @@ mod tests {
 
     #[test]
     fn each_server_listens_on_its_own_address_and_socket_dir() {
-        let args = server_args("/d/n2/data", "10.0.0.12", "/d/n2", "/d/n2/pg_hba.conf", "n2");
+        let args = server_args(
+            "/d/n2/data",
+            "10.0.0.12",
+            "/d/n2",
+            "/d/n2/pg_hba.conf",
+            "n2",
+        );
         let text = args.join(" ");
         assert!(text.starts_with("-D /d/n2/data "), "{text}");
         assert!(text.contains("-c listen_addresses=10.0.0.12 "), "{text}");

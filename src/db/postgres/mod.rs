@@ -1,6 +1,7 @@
 //! PostgreSQL 15 (Debian's `postgresql`): a primary on the first node and, with
 //! `--pg-replicas N`, streaming replicas on the next N nodes; the transactional workloads
-//! (`list-append`, `rw-register`) at the isolation level of `--isolation`.
+//! (`list-append`, `rw-register`), and counter, unique-ids and bank, each operation one
+//! transaction at the isolation level of `--isolation`.
 //!
 //! [`config`] is what each server is told (command line, `pg_hba.conf`) and the schema,
 //! [`server`] the lifecycle (set up, start, stop, kill, pause, tear down, ready), [`client`] the
@@ -14,13 +15,16 @@
 
 pub mod client;
 pub mod config;
+mod counting;
 pub mod server;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use faultline_workloads::{list_append, rw_register, BoxFuture, Client, ClientError};
+use faultline_workloads::{
+    bank, counter, list_append, rw_register, unique_ids, BoxFuture, Client, ClientError,
+};
 
 use super::{Connect, Db, DbContext, DbError, DbOptions, DbSpec};
 pub use client::{Endpoint, PgClient};
@@ -31,13 +35,29 @@ pub const SPEC: DbSpec = DbSpec {
     name: "postgres",
     about: "PostgreSQL 15 (Debian postgresql), a primary on the first node, optional streaming \
             replicas; transactions at --isolation",
-    workloads: &[list_append::SPEC.name, rw_register::SPEC.name],
+    workloads: &[
+        list_append::SPEC.name,
+        rw_register::SPEC.name,
+        counter::SPEC.name,
+        unique_ids::SPEC.name,
+        bank::SPEC.name,
+    ],
     packages: &[server::PACKAGE, "procps"],
     open,
 };
 
 /// The isolation level of every transaction.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Isolation {
     ReadCommitted,
@@ -114,7 +134,11 @@ fn open(context: &DbContext, options: &DbOptions) -> Result<Arc<dyn Db>, String>
         })
         .collect();
     Ok(Arc::new(PostgresDb {
-        postgres: Postgres::new(nodes, Postgres::default_base_dir(&context.cluster), replicas),
+        postgres: Postgres::new(
+            nodes,
+            Postgres::default_base_dir(&context.cluster),
+            replicas,
+        ),
         isolation: o.isolation.unwrap_or_default(),
         replica_reads: o.pg_replica_reads,
         op_timeout: context.op_timeout,
@@ -191,9 +215,16 @@ impl Db for PostgresDb {
     /// A worker's client talks to the primary; with `--pg-replica-reads`, a worker on a
     /// replica's node runs its read-only transactions there.
     fn connector(&self, workload: &str, node: &str) -> Result<Box<dyn Connect>, DbError> {
-        let kind = match workload {
-            w if w == list_append::SPEC.name => list_append::KIND,
-            w if w == rw_register::SPEC.name => rw_register::KIND,
+        let wrap: fn(PgClient) -> Box<dyn Client> = match workload {
+            w if w == list_append::SPEC.name => {
+                |c| faultline_workloads::txn::client(c, list_append::KIND)
+            }
+            w if w == rw_register::SPEC.name => {
+                |c| faultline_workloads::txn::client(c, rw_register::KIND)
+            }
+            w if w == counter::SPEC.name => |c| counter::client(c),
+            w if w == unique_ids::SPEC.name => |c| unique_ids::client(c),
+            w if w == bank::SPEC.name => |c| bank::client(c),
             other => {
                 return Err(DbError::Unsupported(format!(
                     "postgres has no client for the {other} workload"
@@ -207,7 +238,7 @@ impl Db for PostgresDb {
             primary: self.endpoint(&self.postgres.primary()?.name)?,
             replica,
             isolation: self.isolation,
-            kind,
+            wrap,
             timeout: self.op_timeout,
         }))
     }
@@ -218,7 +249,8 @@ struct Connector {
     primary: Endpoint,
     replica: Option<Endpoint>,
     isolation: Isolation,
-    kind: faultline_workloads::txn::TxnKind,
+    /// Makes the connection the workload's client.
+    wrap: fn(PgClient) -> Box<dyn Client>,
     timeout: Duration,
 }
 
@@ -232,7 +264,7 @@ impl Connect for Connector {
                 self.timeout,
             )
             .await?;
-            Ok(faultline_workloads::txn::client(c, self.kind))
+            Ok((self.wrap)(c))
         })
     }
 }
