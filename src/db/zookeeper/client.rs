@@ -68,7 +68,7 @@ pub struct Timeouts {
 /// A register client bound to one ZooKeeper server.
 pub struct ZkClient {
     server: String,
-    sync_reads: bool,
+    pub(super) sync_reads: bool,
     timeouts: Timeouts,
     /// The current session; replaced once it has expired.
     session: Mutex<zk::Client>,
@@ -130,7 +130,7 @@ impl ZkClient {
 
     /// The session to use now: the current one, or a new one if it has ended (expired,
     /// closed). Failing to make one is `Definite`: nothing was sent.
-    async fn session(&self) -> Result<zk::Client, ClientError> {
+    pub(super) async fn session(&self) -> Result<zk::Client, ClientError> {
         let mut current = self.session.lock().await;
         if current.state().is_terminated() {
             *current = open_session(&self.server, self.timeouts).await?;
@@ -138,11 +138,11 @@ impl ZkClient {
         Ok(current.clone())
     }
 
-    fn deadline(&self) -> Instant {
+    pub(super) fn deadline(&self) -> Instant {
         Instant::now() + self.timeouts.request
     }
 
-    fn timed_out(&self, what: &str, key: &str) -> String {
+    pub(super) fn timed_out(&self, what: &str, key: &str) -> String {
         format!(
             "{what} {key} on {}: no answer within {:?}",
             self.server, self.timeouts.request
@@ -150,7 +150,7 @@ impl ZkClient {
     }
 
     /// `getData`, after a pipelined `sync` when `sync` is set. `None` for an absent znode.
-    async fn get(
+    pub(super) async fn get(
         &self,
         session: &zk::Client,
         path: &str,
@@ -273,7 +273,7 @@ fn znode(key: &str) -> Result<String, ClientError> {
 }
 
 /// Sorts a ZooKeeper error by what it proves about the request (see the module docs).
-fn classify(what: &str, key: &str, server: &str, error: zk::Error) -> ClientError {
+pub(super) fn classify(what: &str, key: &str, server: &str, error: zk::Error) -> ClientError {
     let message = format!("{what} {key} on {server}: {error}");
     if is_definite(&error) {
         ClientError::Definite(message)

@@ -1,17 +1,21 @@
-//! ZooKeeper 3.8 (Debian's `zookeeper`, on Java 17): one server per node, the register workload
-//! on znodes.
+//! ZooKeeper 3.8 (Debian's `zookeeper`, on Java 17): one server per node; register, counter,
+//! unique-ids and bank workloads on znodes.
 //!
 //! [`config`] is what each server is told (`zoo.cfg`, `myid`, the JVM's command line),
 //! [`ensemble`] the lifecycle (set up, start, stop, kill, pause, wipe, leader), [`srvr`] how a
-//! server is asked its role, and [`client`] the register client with its sorting of errors into
-//! definite and indefinite. This file joins them into a [`Db`] and holds ZooKeeper's options.
+//! server is asked its role, [`client`] the session with one server, the register client and
+//! its sorting of errors into definite and indefinite, [`counting`] the counter and unique-ids
+//! clients, [`accounts`] the bank client. This file joins them into a [`Db`] and holds
+//! ZooKeeper's options.
 //!
 //! ZooKeeper promises linearizable writes but only sequentially consistent reads: a server
 //! answers reads from its own state, so a follower cut off from the leader serves old values
 //! until it notices (after `syncLimit` ticks). `--zk-sync-reads` sends a `sync` before each read.
 
+pub mod accounts;
 pub mod client;
 pub mod config;
+pub mod counting;
 pub mod ensemble;
 pub mod srvr;
 
@@ -19,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use faultline_workloads::{register, BoxFuture, Client, ClientError};
+use faultline_workloads::{bank, counter, register, unique_ids, BoxFuture, Client, ClientError};
 
 use super::{Connect, Db, DbContext, DbError, DbOptions, DbSpec};
 pub use client::{Timeouts, ZkClient};
@@ -31,7 +35,7 @@ pub const SPEC: DbSpec = DbSpec {
     name: "zookeeper",
     about: "ZooKeeper 3.8 (Debian zookeeper), one server per node; reads sequentially \
             consistent, or synced first",
-    workloads: &["register"],
+    workloads: &["register", "counter", "unique-ids", "bank"],
     packages: &[ensemble::PACKAGE, ensemble::JAVA_PACKAGE],
     open,
 };
@@ -218,31 +222,41 @@ impl Db for ZooKeeperDb {
     }
 
     fn connector(&self, workload: &str, node: &str) -> Result<Box<dyn Connect>, DbError> {
-        match workload {
-            "register" => Ok(Box::new(RegisterConnector {
-                server: self.ensemble.client_addr(node)?,
-                sync_reads: self.sync_reads,
-                timeouts: self.timeouts,
-            })),
-            other => Err(DbError::Unsupported(format!(
-                "zookeeper has no client for the {other} workload"
-            ))),
-        }
+        let workload: fn(ZkClient) -> Box<dyn Client> = match workload {
+            "register" => register::client::<ZkClient>,
+            "counter" => counter::client::<ZkClient>,
+            "unique-ids" => unique_ids::client::<ZkClient>,
+            "bank" => bank::client::<ZkClient>,
+            other => {
+                return Err(DbError::Unsupported(format!(
+                    "zookeeper has no client for the {other} workload"
+                )))
+            }
+        };
+        Ok(Box::new(ZkConnector {
+            workload,
+            server: self.ensemble.client_addr(node)?,
+            sync_reads: self.sync_reads,
+            timeouts: self.timeouts,
+        }))
     }
 }
 
-/// Connects a register worker to one server.
-struct RegisterConnector {
+/// Connects a worker to one server (its own node's, and no other), with one session of its
+/// own, as the workload's client.
+struct ZkConnector {
+    /// Wraps the session as the workload's client.
+    workload: fn(ZkClient) -> Box<dyn Client>,
     server: String,
     sync_reads: bool,
     timeouts: Timeouts,
 }
 
-impl Connect for RegisterConnector {
+impl Connect for ZkConnector {
     fn connect(&self) -> BoxFuture<'_, Result<Box<dyn Client>, ClientError>> {
         Box::pin(async move {
             let c = ZkClient::connect(&self.server, self.sync_reads, self.timeouts).await?;
-            Ok(register::client(c))
+            Ok((self.workload)(c))
         })
     }
 }
@@ -250,6 +264,60 @@ impl Connect for RegisterConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_workloads::register::RegisterGenerator;
+
+    /// Several workloads may run at once on one ensemble (`--workload register,counter`): each
+    /// keeps to top-level znodes of its own, and the bank's `getChildren` sees only accounts.
+    #[test]
+    fn each_workload_keeps_to_znodes_of_its_own() {
+        let tops = [
+            counting::COUNTER_ZNODE,
+            counting::IDS_ZNODE,
+            accounts::BANK_ZNODE,
+        ];
+        for (i, a) in tops.iter().enumerate() {
+            assert_eq!(a.matches('/').count(), 1, "{a} is top-level");
+            for b in &tops[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert!(counting::ID_PREFIX.starts_with(&format!("{}/", counting::IDS_ZNODE)));
+        assert!(accounts::account_znode(0).starts_with(&format!("{}/", accounts::BANK_ZNODE)));
+        for k in (0..1_000).chain([u64::MAX]) {
+            // The register's znode is `/<key>` (client.rs).
+            let register = format!("/{}", RegisterGenerator::key_name(k));
+            assert!(!tops.contains(&register.as_str()), "{register}");
+        }
+    }
+
+    #[test]
+    fn every_workload_in_the_registry_has_a_client() {
+        let db = ZooKeeperDb {
+            ensemble: Ensemble::new(
+                vec![ZkServer {
+                    name: "n1".into(),
+                    ip: "10.77.0.11".into(),
+                    id: 1,
+                    remote: Arc::new(crate::control::dummy::DummyRemote::new("n1")),
+                }],
+                PathBuf::from("/nonexistent"),
+                Settings::default(),
+            ),
+            sync_reads: false,
+            timeouts: Timeouts {
+                request: Duration::from_millis(900),
+                connect: Duration::from_secs(1),
+                session: Duration::from_secs(5),
+            },
+        };
+        for w in SPEC.workloads {
+            assert!(db.connector(w, "n1").is_ok(), "{w}");
+        }
+        assert!(matches!(
+            db.connector("set", "n1"),
+            Err(DbError::Unsupported(_))
+        ));
+    }
 
     #[test]
     fn options_out_of_range_are_refused_before_anything_runs() {
