@@ -300,7 +300,7 @@ fn the_example_plans_are_valid() {
 fn a_cell_may_run_several_workloads_at_once() {
     let args = |workloads: &[&str]| faultline::cli::TestAllArgs {
         plan: None,
-        db: vec!["etcd".into(), "redis".into()],
+        db: vec!["etcd".into(), "postgres".into()],
         workload: workloads.iter().map(|w| w.to_string()).collect(),
         nemesis: vec!["kill".into()],
         runs: None,
@@ -323,10 +323,10 @@ fn a_cell_may_run_several_workloads_at_once() {
             .any(|w| w == ["--workload", "register+counter"]),
         "{argv:?}"
     );
-    let redis = plan.cells.iter().find(|c| c.db == "redis").unwrap();
+    let postgres = plan.cells.iter().find(|c| c.db == "postgres").unwrap();
     assert_eq!(
-        redis.skipped.as_deref(),
-        Some("redis has no client for the counter workload")
+        postgres.skipped.as_deref(),
+        Some("postgres has no client for the register workload")
     );
     let Err(e) = faultline::matrix::plan::MatrixPlan::new(&args(&["register+nope"])) else {
         panic!("an unknown workload was accepted");

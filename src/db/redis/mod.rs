@@ -1,29 +1,35 @@
 //! Redis 7 with Sentinel (Debian's `redis-server` and `redis-sentinel`): a primary on the first
-//! node, replicas on the others, a Sentinel on every node; the register, set and list-append
-//! workloads.
+//! node, replicas on the others, a Sentinel on every node; the register, set, list-append,
+//! counter, unique-ids and bank workloads.
 //!
 //! [`config`] writes each node's `redis.conf` and `sentinel.conf`, [`cluster`] is the lifecycle
 //! (set up, start, kill, pause, tear down), [`ready`] reads what the nodes say (ready? which
 //! primary?), [`client`] is the client that finds the primary through its node's Sentinel, with
-//! its sorting of errors, [`append`] its transactions (`MULTI`/`EXEC`) for list-append. This
-//! file joins them into a [`Db`] and holds Redis's options.
+//! its sorting of errors, [`append`] its transactions (`MULTI`/`EXEC`) for list-append,
+//! [`counting`] the counter (`INCRBY`) and unique-ids (`INCR`) clients, [`accounts`] the bank
+//! client (Lua scripts on one hash). This file joins them into a [`Db`] and holds Redis's
+//! options.
 //!
 //! Redis replicates asynchronously and Sentinel fails over without asking the old primary: a
 //! primary cut off with a minority keeps acknowledging writes from the clients whose Sentinel
 //! still names it, and throws them away when it rejoins as a replica. The set workload under
 //! `partition-primary` shows it (Jepsen found 56% of acknowledged writes lost in 2013).
 
+pub mod accounts;
 pub mod append;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod counting;
 pub mod ready;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use faultline_workloads::{list_append, register, set, BoxFuture, Client, ClientError};
+use faultline_workloads::{
+    bank, counter, list_append, register, set, unique_ids, BoxFuture, Client, ClientError,
+};
 
 use super::{Connect, Db, DbContext, DbError, DbOptions, DbSpec};
 pub use client::{RedisClient, Route};
@@ -35,7 +41,14 @@ pub const SPEC: DbSpec = DbSpec {
     name: "redis",
     about: "Redis 7 (Debian redis-server) with a Sentinel on every node; clients find the \
             primary through their node's Sentinel",
-    workloads: &["register", "set", list_append::SPEC.name],
+    workloads: &[
+        "register",
+        "set",
+        list_append::SPEC.name,
+        counter::SPEC.name,
+        unique_ids::SPEC.name,
+        bank::SPEC.name,
+    ],
     packages: &["redis-server", "redis-sentinel"],
     open,
 };
@@ -206,6 +219,9 @@ impl RedisDb {
             "register" => Kind::Register,
             "set" => Kind::Set,
             w if w == list_append::SPEC.name => Kind::ListAppend,
+            w if w == counter::SPEC.name => Kind::Counter,
+            w if w == unique_ids::SPEC.name => Kind::UniqueIds,
+            w if w == bank::SPEC.name => Kind::Bank,
             other => {
                 return Err(DbError::Unsupported(format!(
                     "redis has no client for the {other} workload"
@@ -298,6 +314,9 @@ enum Kind {
     Register,
     Set,
     ListAppend,
+    Counter,
+    UniqueIds,
+    Bank,
 }
 
 /// Makes a worker's (or a final read's) client on one route.
@@ -315,6 +334,9 @@ impl Connect for Connector {
                 Kind::Register => register::client(c),
                 Kind::Set => set::client(c),
                 Kind::ListAppend => list_append::client(c),
+                Kind::Counter => counter::client(c),
+                Kind::UniqueIds => unique_ids::client(c),
+                Kind::Bank => bank::client(c),
             })
         })
     }
@@ -328,13 +350,24 @@ mod tests {
     /// must keep to keys no other touches.
     #[test]
     fn each_workload_keeps_to_keys_of_its_own() {
-        let set = client::SET_KEY;
+        let singles = [
+            client::SET_KEY,
+            counting::COUNTER_KEY,
+            counting::IDS_KEY,
+            accounts::BANK_KEY,
+        ];
+        for (i, a) in singles.iter().enumerate() {
+            assert!(!singles[i + 1..].contains(a), "{a} twice");
+            // Registers on `k<N>`, lists on `append:<N>`: no single key looks like either.
+            assert!(!a.starts_with('k') && !a.starts_with("append:"), "{a}");
+        }
         for k in (0..1_000).chain([u64::MAX]) {
             let register = faultline_workloads::register::RegisterGenerator::key_name(k);
             let list = append::list_key(k);
-            // Registers on `k<N>`; nothing else starts with `k`.
-            assert!(register.starts_with('k') && register != set, "{register}");
-            assert!(!list.starts_with('k') && !set.starts_with('k'), "{list} {set}");
+            assert!(register.starts_with('k'), "{register}");
+            assert!(list.starts_with("append:"), "{list}");
+            assert!(!singles.contains(&register.as_str()), "{register}");
+            assert!(!singles.contains(&list.as_str()), "{list}");
         }
     }
 
