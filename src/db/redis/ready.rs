@@ -8,9 +8,13 @@
 //! The cluster is ready when every Sentinel names the same primary, that primary's server says
 //! it is the primary, every other server is its replica with the link up and has caught up with
 //! the offset the primary had one poll earlier (so a final read of a replica sees every write
-//! made before the workload stopped), and every Sentinel could fail over. A Sentinel that could
-//! not elect a primary (too few Sentinels for its quorum, Sentinels that never find each other)
-//! keeps the cluster not ready: a failover test on it would test nothing.
+//! made before the workload stopped), every Sentinel could fail over, and every Sentinel knows
+//! every replica. A Sentinel that could not elect a primary (too few Sentinels for its quorum,
+//! Sentinels that never find each other) keeps the cluster not ready: a failover test on it
+//! would test nothing. So does a Sentinel that has not yet learnt of a replica (Sentinels find
+//! replicas in the primary's `INFO`, which they ask for every 10 s): if the primary failed
+//! then, no Sentinel would tell that replica to follow the new primary, and it would stay
+//! behind the old one until the next recovery gave up waiting.
 
 use std::collections::BTreeMap;
 use std::thread;
@@ -51,6 +55,8 @@ pub struct NodeView {
     pub quorum: Result<(), String>,
     /// Its server's replication state.
     pub server: Result<Replication, String>,
+    /// The addresses of the replicas its Sentinel knows (`SENTINEL replicas`).
+    pub replicas: Result<Vec<String>, String>,
 }
 
 impl NodeView {
@@ -59,6 +65,7 @@ impl NodeView {
             named: Err(why.to_string()),
             quorum: Err(why.to_string()),
             server: Err(why.to_string()),
+            replicas: Err(why.to_string()),
         }
     }
 }
@@ -72,13 +79,15 @@ pub fn look(node: &RedisNode) -> NodeView {
         )
     };
     let script = format!(
-        "echo '~named'; {named}; echo '~quorum'; {quorum}; echo '~server'; {server}; true",
+        "echo '~named'; {named}; echo '~quorum'; {quorum}; echo '~server'; {server}; \
+         echo '~replicas'; {replicas}; true",
         named = ask(
             SENTINEL_PORT,
             &format!("SENTINEL get-master-addr-by-name {MASTER_NAME}")
         ),
         quorum = ask(SENTINEL_PORT, &format!("SENTINEL ckquorum {MASTER_NAME}")),
         server = ask(SERVER_PORT, "INFO replication"),
+        replicas = ask(SENTINEL_PORT, &format!("SENTINEL replicas {MASTER_NAME}")),
     );
     match node
         .remote
@@ -117,10 +126,12 @@ fn parse_view(out: &str) -> NodeView {
         [] => Err(silent()),
         lines => parse_replication(lines).ok_or_else(|| lines.join(" ")),
     };
+    let replicas = parse_replicas(&section("replicas"));
     NodeView {
         named,
         quorum,
         server,
+        replicas,
     }
 }
 
@@ -139,6 +150,20 @@ fn parse_replication(lines: &[&str]) -> Option<Replication> {
         }),
         _ => None,
     }
+}
+
+/// The replicas' addresses in `SENTINEL replicas`, which `redis-cli` prints one word a line:
+/// for each replica its fields as name and value, in pairs (`name`, `10.0.0.12:6379`, `ip`,
+/// `10.0.0.12`, ...). An empty answer is an empty list; anything else unpaired is an error.
+fn parse_replicas(lines: &[&str]) -> Result<Vec<String>, String> {
+    if lines.len() % 2 != 0 || lines.first().is_some_and(|l| l.starts_with("ERR")) {
+        return Err(lines.join(" "));
+    }
+    Ok(lines
+        .chunks(2)
+        .filter(|pair| pair[0] == "ip")
+        .map(|pair| pair[1].to_string())
+        .collect())
 }
 
 /// The primary and its offset at one look, for the next look's catching-up check.
@@ -245,10 +270,23 @@ pub fn judge(
             }
         }
     }
-    // Every Sentinel could fail over.
+    // Every Sentinel could fail over, knowing every replica.
     for (n, v) in nodes.iter().zip(views) {
         if let Err(why) = &v.quorum {
             return (mark, Err(format!("{}'s Sentinel: {why}", n.name)));
+        }
+        let known = match &v.replicas {
+            Ok(known) => known,
+            Err(why) => return (mark, Err(format!("{}'s Sentinel: {why}", n.name))),
+        };
+        if let Some((r, _)) = replicas().find(|(r, _)| !known.contains(&r.ip)) {
+            return (
+                mark,
+                Err(format!(
+                    "{}'s Sentinel does not know {} as a replica yet",
+                    n.name, r.name
+                )),
+            );
         }
     }
     (mark, Ok(()))
@@ -338,6 +376,7 @@ mod tests {
             named: Ok(named.into()),
             quorum: Ok(()),
             server,
+            replicas: Ok(vec!["10.0.0.12".into(), "10.0.0.13".into()]),
         }
     }
 
@@ -385,6 +424,39 @@ mod tests {
     }
 
     #[test]
+    fn a_sentinel_that_has_not_learnt_of_every_replica_is_not_ready() {
+        let mark = Some(("n1".to_string(), 100));
+        let mut views = healthy(100);
+        views[2].replicas = Ok(vec!["10.0.0.12".into()]);
+        let (_, verdict) = judge(&nodes(), &views, mark.as_ref());
+        assert_eq!(
+            verdict,
+            Err("n3's Sentinel does not know n3 as a replica yet".into())
+        );
+        let mut views = healthy(100);
+        views[0].replicas = Err("ERR No such master with that name".into());
+        let (_, verdict) = judge(&nodes(), &views, mark.as_ref());
+        assert_eq!(
+            verdict,
+            Err("n1's Sentinel: ERR No such master with that name".into())
+        );
+    }
+
+    #[test]
+    fn sentinel_replicas_are_read_as_pairs_of_name_and_value() {
+        let lines = [
+            "name", "10.0.0.12:6379", "ip", "10.0.0.12", "port", "6379", "flags", "slave",
+            "name", "10.0.0.13:6379", "ip", "10.0.0.13", "port", "6379", "flags", "slave",
+        ];
+        assert_eq!(
+            parse_replicas(&lines),
+            Ok(vec!["10.0.0.12".to_string(), "10.0.0.13".to_string()])
+        );
+        assert_eq!(parse_replicas(&[]), Ok(vec![]));
+        assert!(parse_replicas(&["ERR No such master with that name"]).is_err());
+    }
+
+    #[test]
     fn a_named_primary_that_is_a_replica_or_a_second_primary_is_not_ready() {
         let mut views = healthy(100);
         views[0].server = replica("10.0.0.12", true, 5);
@@ -411,6 +483,7 @@ mod tests {
                 named: Ok("10.0.0.11:6379".into()),
                 quorum: Ok(()),
                 server: replica("10.0.0.11", true, 42),
+                replicas: Ok(vec![]),
             }
         );
         let out = "~named\n~quorum\nNOQUORUM 1 usable Sentinels. Not enough\n~server\n\
