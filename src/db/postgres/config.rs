@@ -29,8 +29,8 @@ pub const USER: &str = "postgres";
 ///
 /// The counter is one row, its adds an upsert of `v + amount` (a row lock: no add is lost at any
 /// level). An id is the identity of a row inserted and committed, so it is as durable as any
-/// commit: an id taken with a bare `nextval()` is not (a transaction that writes nothing else
-/// does not flush the WAL when it ends, so a crash can hand the same value out again). A bank
+/// commit: PostgreSQL's documentation warns that a crash can undo the sequence change of a
+/// `nextval()` whose transaction had not committed, and hand the value out again. A bank
 /// account is a row.
 pub const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS lists (k bigint PRIMARY KEY, v bigint[] NOT NULL); \

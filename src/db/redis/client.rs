@@ -1,5 +1,6 @@
-//! The Redis client of the register and set workloads: it finds the primary through the
-//! Sentinel on its own node, as applications do, and follows failovers.
+//! The Redis client (the register and set workloads here; counter, unique-ids and bank in
+//! [`super::counting`] and [`super::accounts`] over the same requests): it finds the primary
+//! through the Sentinel on its own node, as applications do, and follows failovers.
 //!
 //! # How a client finds the primary
 //! Before every operation the client asks its node's Sentinel `SENTINEL

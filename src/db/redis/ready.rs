@@ -156,7 +156,7 @@ fn parse_replication(lines: &[&str]) -> Option<Replication> {
 /// for each replica its fields as name and value, in pairs (`name`, `10.0.0.12:6379`, `ip`,
 /// `10.0.0.12`, ...). An empty answer is an empty list; anything else unpaired is an error.
 fn parse_replicas(lines: &[&str]) -> Result<Vec<String>, String> {
-    if lines.len() % 2 != 0 || lines.first().is_some_and(|l| l.starts_with("ERR")) {
+    if !lines.len().is_multiple_of(2) || lines.first().is_some_and(|l| l.starts_with("ERR")) {
         return Err(lines.join(" "));
     }
     Ok(lines
