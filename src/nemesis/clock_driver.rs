@@ -187,12 +187,14 @@ mod tests {
             delta_ms: 300.0,
             period: MS(20),
         };
+        // The reader looks for as long as the driver drives (not for a fixed time, which a
+        // loaded machine may spend elsewhere): twenty flips, ten windows to see each state.
+        let driving = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let reader = {
-            let file = file.clone();
+            let (file, driving) = (file.clone(), driving.clone());
             std::thread::spawn(move || {
                 let mut seen = std::collections::BTreeSet::new();
-                let until = Instant::now() + MS(150);
-                while Instant::now() < until {
+                while driving.load(std::sync::atomic::Ordering::SeqCst) {
                     if let Ok(text) = std::fs::read_to_string(&file) {
                         seen.insert(text);
                     }
@@ -200,7 +202,9 @@ mod tests {
                 seen
             })
         };
-        drive(&file, 100.0, motion, MS(200)).unwrap();
+        let driven = drive(&file, 100.0, motion, MS(400));
+        driving.store(false, std::sync::atomic::Ordering::SeqCst);
+        driven.unwrap();
         let seen = reader.join().unwrap();
         assert!(seen.contains("+0.100000\n"), "{seen:?}");
         assert!(seen.contains("+0.400000\n"), "{seen:?}");
