@@ -7,15 +7,7 @@
 mod common;
 use common::runs as e2e;
 
-use e2e::{leftover_rules, results, run_test, runs, text, ClusterGuard};
-
-fn the_check(r: &serde_json::Value, checker: &str) -> serde_json::Value {
-    r["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|v| v["checker"] == checker))
-        .cloned()
-        .unwrap_or_else(|| panic!("no {checker} check in {r}"))
-}
+use e2e::{leftover_rules, results, run_test, runs, text, the_check, ClusterGuard};
 
 #[test]
 fn a_counter_read_linearizably_under_partitions_stays_within_its_bounds() {

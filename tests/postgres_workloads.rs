@@ -16,7 +16,7 @@ use common::runs as e2e;
 use std::path::Path;
 use std::process::Output;
 
-use e2e::{faultline, leftover_rules, results, runs, text, ClusterGuard};
+use e2e::{count, faultline, leftover_rules, results, runs, text, the_check, ClusterGuard};
 
 /// `faultline test --db postgres` on a 3-node local cluster, stored under `store`.
 fn run_pg(cluster: &str, store: &Path, extra: &[&str]) -> Output {
@@ -28,21 +28,6 @@ fn run_pg(cluster: &str, store: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("run faultline test")
-}
-
-/// The check of `checker` in a run's results.
-fn the_check(r: &serde_json::Value, checker: &str) -> serde_json::Value {
-    r["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|v| v["checker"] == checker))
-        .cloned()
-        .unwrap_or_else(|| panic!("no {checker} check in {r}"))
-}
-
-fn count(c: &serde_json::Value, what: &str) -> u64 {
-    c["counts"][what]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no count {what} in {c}"))
 }
 
 /// Ten workers as fast as they go on eight accounts: transfers meet on the same rows.

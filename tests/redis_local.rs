@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use faultline::nemesis::schedule::{schedule, Fault, Targets};
 
 use e2e::{
-    check, exe_of, leftover_rules, pids_in, results, run_test, runs, stopped_processes,
-    test_command, text, ClusterGuard,
+    assert_no_faults_left, check, exe_of, leftover_rules, pids_in, results, run_test, runs,
+    stopped_processes, test_command, text, ClusterGuard,
 };
 
 const REDIS: [&str; 4] = ["--db", "redis", "--settle", "1"];
@@ -65,16 +65,7 @@ fn count_before(summary: &str, word: &str) -> Option<u64> {
 }
 
 fn assert_nothing_left(cluster: &str) {
-    assert!(
-        leftover_rules(cluster).is_empty(),
-        "rules left: {:?}",
-        leftover_rules(cluster)
-    );
-    assert!(
-        stopped_processes(cluster).is_empty(),
-        "paused: {:?}",
-        stopped_processes(cluster)
-    );
+    assert_no_faults_left(cluster);
     assert!(
         redis_left(cluster).is_empty(),
         "left after teardown: {:?}",

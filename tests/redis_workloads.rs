@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use e2e::{leftover_rules, results, run_test, runs, stopped_processes, text, ClusterGuard};
+use e2e::{assert_no_faults_left, count, results, run_test, runs, text, ClusterGuard};
 
 const WORKLOADS: [&str; 6] = [
     "--db",
@@ -38,10 +38,11 @@ fn verdict_of(r: &Value, workload: &str) -> Value {
         .unwrap_or_else(|| panic!("no {workload} verdict in {r}"))
 }
 
-fn count(v: &Value, name: &str) -> u64 {
-    v["counts"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no count {name} in {v}"))
+/// Shows each workload's summary, for the test's output.
+fn print_verdicts(r: &Value) {
+    for w in ["counter", "unique-ids", "bank"] {
+        eprintln!("{w}: {}", verdict_of(r, w)["summary"]);
+    }
 }
 
 /// The client operations of one workload, counted from the run's history, independently of
@@ -170,19 +171,6 @@ fn assert_enough_happened(run: &Path) {
     assert!(count(&bank, "reads") > 50, "{bank}");
 }
 
-fn assert_nothing_left(cluster: &str) {
-    assert!(
-        leftover_rules(cluster).is_empty(),
-        "rules left: {:?}",
-        leftover_rules(cluster)
-    );
-    assert!(
-        stopped_processes(cluster).is_empty(),
-        "paused: {:?}",
-        stopped_processes(cluster)
-    );
-}
-
 /// On one primary, `INCRBY`, `INCR` and the bank's scripts are atomic: without faults every
 /// read is within its bounds, no id comes twice, every total is 100; and transfers out of
 /// empty accounts are refused as insufficient funds.
@@ -204,14 +192,12 @@ fn counter_ids_and_bank_without_faults_are_valid() {
     assert_eq!(out.status.code(), Some(0), "valid: {all}");
     let run = &runs(store.path())[0];
     let r = results(run);
-    for w in ["counter", "unique-ids", "bank"] {
-        eprintln!("{w}: {}", verdict_of(&r, w)["summary"]);
-    }
+    print_verdicts(&r);
     assert_eq!(assert_counts_agree_with_the_history(run), [true; 3]);
     assert_enough_happened(run);
     let bank = Tally::of(run, "bank");
     assert!(bank.insufficient_funds > 0, "{bank:?}");
-    assert_nothing_left("r-wok");
+    assert_no_faults_left("r-wok");
     eprintln!("test took {:?}", started.elapsed());
 }
 
@@ -256,9 +242,7 @@ fn a_partitioned_primary_loses_adds_and_hands_out_ids_twice_but_keeps_the_banks_
         "counter, unique-ids, bank valid: {valid:?}; test took {:?}",
         started.elapsed()
     );
-    for w in ["counter", "unique-ids", "bank"] {
-        eprintln!("{w}: {}", verdict_of(&r, w)["summary"]);
-    }
+    print_verdicts(&r);
     assert_eq!(valid, [false, false, true], "{all}");
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert_eq!(
@@ -266,7 +250,7 @@ fn a_partitioned_primary_loses_adds_and_hands_out_ids_twice_but_keeps_the_banks_
         "missed-adds"
     );
     assert_enough_happened(run);
-    assert_nothing_left("r-wpart");
+    assert_no_faults_left("r-wpart");
 }
 
 /// The primary's server killed for 7 s: the Sentinels fail over about 3.2 s later, and until
@@ -275,10 +259,10 @@ fn a_partitioned_primary_loses_adds_and_hands_out_ids_twice_but_keeps_the_banks_
 /// acknowledges nothing, and its replicas had all it had acknowledged: 31 runs out of 31 (25
 /// with 5 s kills, 6 with 7 s) lost nothing and were valid. (A write acknowledged in the instant
 /// before the kill and not yet sent to the replicas would be lost: that would fail this test,
-/// and be a real finding.) The kill comes 7 s into the run, after the Sentinels' second `INFO`
-/// round: with kills 5 s in, the recovery waited its whole 60 s in 2 runs of 25; in the one
-/// whose logs were kept, the Sentinels had not yet seen the last replica when the primary died,
-/// so none told it to follow the new primary ("n5 replicates 10.77.166.11, not n4").
+/// and be a real finding.) With kills 5 s in, the recovery once waited its whole 60 s (2 runs
+/// of 25): the Sentinels had not yet seen the last replica when the primary died, so none told
+/// it to follow the new primary ("n5 replicates 10.77.166.11, not n4"). Readiness now waits
+/// until every Sentinel knows every replica (`redis::ready`); the kill still comes 7 s in.
 #[test]
 fn a_killed_primary_fails_over_without_losing_acknowledged_writes() {
     let started = Instant::now();
@@ -310,9 +294,7 @@ fn a_killed_primary_fails_over_without_losing_acknowledged_writes() {
         "counter, unique-ids, bank valid: {valid:?}; test took {:?}",
         started.elapsed()
     );
-    for w in ["counter", "unique-ids", "bank"] {
-        eprintln!("{w}: {}", verdict_of(&r, w)["summary"]);
-    }
+    print_verdicts(&r);
     let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
     assert!(history.contains("\"f\":\"kill\""), "a kill: {all}");
     assert_eq!(valid, [true; 3], "{all}");
@@ -323,5 +305,5 @@ fn a_killed_primary_fails_over_without_losing_acknowledged_writes() {
         "{all}"
     );
     assert_enough_happened(run);
-    assert_nothing_left("r-wkill");
+    assert_no_faults_left("r-wkill");
 }

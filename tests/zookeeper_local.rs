@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use e2e::{
-    check, exe_of, leftover_rules, pids_in, results, run_test, runs, stopped_processes,
-    test_command, text, ClusterGuard,
+    assert_no_faults_left, check, cut_off_windows, exe_of, history_events, leftover_rules, pids_in,
+    results, run_test, runs, stopped_processes, test_command, text, ClusterGuard,
 };
 
 /// Held by a test while its ensemble runs a workload.
@@ -63,16 +63,7 @@ fn assert_nothing_left(cluster: &str, seen: &[i32]) {
     for n in 1..=5 {
         assert!(!pidfile(cluster, n).exists(), "pidfile of n{n} left");
     }
-    assert!(
-        leftover_rules(cluster).is_empty(),
-        "rules left: {:?}",
-        leftover_rules(cluster)
-    );
-    assert!(
-        stopped_processes(cluster).is_empty(),
-        "stopped: {:?}",
-        stopped_processes(cluster)
-    );
+    assert_no_faults_left(cluster);
 }
 
 /// `faultline test --db zookeeper` running in the background, watched from outside.
@@ -180,15 +171,9 @@ impl Drop for Running {
 /// (values are unique per key, so that value can never come back). Read from the history alone.
 fn stale_reads_on_cut_off_nodes(history: &Path) -> usize {
     use serde_json::Value;
-    let text = std::fs::read_to_string(history).expect("history");
-    let events: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let events = history_events(history);
     let time = |e: &Value| e["time"].as_u64().unwrap_or(0);
-    // (node, from, to): when each node was alone on its side.
-    let mut cut_off: Vec<(String, u64, u64)> = Vec::new();
-    let mut open: Option<(String, u64)> = None;
+    let cut_off = cut_off_windows(&events);
     // Per key: acknowledged writes (value, invoked, acknowledged) and reads (node, value, invoked).
     type Writes = Vec<(Value, u64, u64)>;
     type Reads = Vec<(String, Value, u64)>;
@@ -197,21 +182,6 @@ fn stale_reads_on_cut_off_nodes(history: &Path) -> usize {
     for e in &events {
         let process = e["process"].to_string();
         if e["process"] == "nemesis" {
-            match e["f"].as_str() {
-                Some("start-partition") => {
-                    let grudge = e["value"].as_object().expect("a grudge");
-                    open = grudge
-                        .iter()
-                        .find(|(_, cut)| cut.as_array().map(Vec::len) == Some(grudge.len() - 1))
-                        .map(|(node, _)| (node.clone(), time(e)));
-                }
-                Some("stop-partition" | "heal-all") => {
-                    if let Some((node, from)) = open.take() {
-                        cut_off.push((node, from, time(e)));
-                    }
-                }
-                _ => {}
-            }
             continue;
         }
         if e["type"] == "invoke" {
@@ -238,9 +208,7 @@ fn stale_reads_on_cut_off_nodes(history: &Path) -> usize {
     let mut stale = 0;
     for (writes, reads) in keys.values() {
         for (node, value, at) in reads {
-            let isolated = cut_off
-                .iter()
-                .any(|(n, from, to)| n == node && from <= at && at <= to);
+            let isolated = cut_off.iter().any(|w| w.covers(node, *at));
             if !isolated {
                 continue;
             }

@@ -13,7 +13,10 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::Mutex;
 
-use e2e::{faultline, results, rules_on, runs, text, ClusterGuard};
+use e2e::{
+    count, cut_off_windows, faultline, history_events, results, rules_on, runs, text, the_check,
+    ClusterGuard,
+};
 
 /// Held by a test while its ensemble runs.
 static ENSEMBLES: Mutex<()> = Mutex::new(());
@@ -31,20 +34,6 @@ fn zk_test(cluster: &str, store: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("run faultline test")
-}
-
-fn the_check(r: &serde_json::Value, checker: &str) -> serde_json::Value {
-    r["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|v| v["checker"] == checker))
-        .cloned()
-        .unwrap_or_else(|| panic!("no {checker} check in {r}"))
-}
-
-fn count(check: &serde_json::Value, name: &str) -> u64 {
-    check["counts"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no count {name} in {check}"))
 }
 
 /// The last run's results, after asserting that faults were injected and all were healed.
@@ -152,43 +141,16 @@ fn bank_totals_and_unique_ids_hold_under_partitions_and_kills() {
 /// The reads the counter checker found out of bounds that a node served while the nemesis had
 /// it cut off from the others: (within that window, out of bounds in all).
 fn missed_adds_on_cut_off_nodes(run: &Path, check: &serde_json::Value) -> (usize, usize) {
-    use serde_json::Value;
-    let text = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
-    let events: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let time = |e: &Value| e["time"].as_u64().unwrap_or(0);
-    // (node, from, to): when each node was alone on its side.
-    let mut cut_off: Vec<(String, u64, u64)> = Vec::new();
-    let mut open: Option<(String, u64)> = None;
-    for e in events.iter().filter(|e| e["process"] == "nemesis") {
-        match e["f"].as_str() {
-            Some("start-partition") => {
-                let grudge = e["value"].as_object().expect("a grudge");
-                open = grudge
-                    .iter()
-                    .find(|(_, cut)| cut.as_array().map(Vec::len) == Some(grudge.len() - 1))
-                    .map(|(node, _)| (node.clone(), time(e)));
-            }
-            Some("stop-partition" | "heal-all") => {
-                if let Some((node, from)) = open.take() {
-                    cut_off.push((node, from, time(e)));
-                }
-            }
-            _ => {}
-        }
-    }
+    let events = history_events(&run.join("history.jsonl"));
+    let cut_off = cut_off_windows(&events);
     let anomalies = check["anomalies"].as_array().expect("anomalies");
     let on_cut_off = anomalies
         .iter()
         .filter_map(|a| a["ops"][0].as_u64())
         .filter_map(|i| events.iter().find(|e| e["index"].as_u64() == Some(i)))
         .filter(|read| {
-            let (node, at) = (read["node"].as_str().unwrap_or(""), time(read));
-            cut_off
-                .iter()
-                .any(|(n, from, to)| n == node && *from <= at && at <= *to)
+            let (node, at) = (read["node"].as_str().unwrap_or(""), read["time"].as_u64());
+            cut_off.iter().any(|w| w.covers(node, at.unwrap_or(0)))
         })
         .count();
     (on_cut_off, anomalies.len())

@@ -67,6 +67,76 @@ pub fn results(run: &Path) -> serde_json::Value {
         .expect("results.json parses")
 }
 
+/// The verdict of `checker` in a run's results.
+pub fn the_check(r: &serde_json::Value, checker: &str) -> serde_json::Value {
+    r["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|v| v["checker"] == checker))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {checker} check in {r}"))
+}
+
+/// One of a verdict's counts.
+pub fn count(verdict: &serde_json::Value, name: &str) -> u64 {
+    verdict["counts"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count {name} in {verdict}"))
+}
+
+/// The events of a stored history (lines that do not parse are skipped).
+pub fn history_events(history: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(history)
+        .expect("history")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// When a node was alone on its side of a partition, in the history's nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutOff {
+    pub node: String,
+    pub from: u64,
+    pub to: u64,
+}
+
+impl CutOff {
+    /// Whether `node` was cut off at `at`.
+    pub fn covers(&self, node: &str, at: u64) -> bool {
+        self.node == node && self.from <= at && at <= self.to
+    }
+}
+
+/// Every stretch in which the nemesis had one node cut off from all the others, read from its
+/// `start-partition` grudges and the `stop-partition` or `heal-all` that ended them.
+pub fn cut_off_windows(events: &[serde_json::Value]) -> Vec<CutOff> {
+    let time = |e: &serde_json::Value| e["time"].as_u64().unwrap_or(0);
+    let mut windows = Vec::new();
+    let mut open: Option<(String, u64)> = None;
+    for e in events.iter().filter(|e| e["process"] == "nemesis") {
+        match e["f"].as_str() {
+            Some("start-partition") => {
+                let grudge = e["value"].as_object().expect("a grudge");
+                open = grudge
+                    .iter()
+                    .find(|(_, cut)| cut.as_array().map(Vec::len) == Some(grudge.len() - 1))
+                    .map(|(node, _)| (node.clone(), time(e)));
+            }
+            Some("stop-partition" | "heal-all") => {
+                if let Some((node, from)) = open.take() {
+                    windows.push(CutOff {
+                        node,
+                        from,
+                        to: time(e),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    windows
+}
+
 /// `faultline check` of a stored history.
 pub fn check(history: &Path) -> Output {
     faultline()
@@ -138,6 +208,20 @@ pub fn stopped_processes(cluster: &str) -> Vec<String> {
         }
     }
     stopped
+}
+
+/// No partition rule and no paused process left on any node of the cluster.
+pub fn assert_no_faults_left(cluster: &str) {
+    assert!(
+        leftover_rules(cluster).is_empty(),
+        "rules left: {:?}",
+        leftover_rules(cluster)
+    );
+    assert!(
+        stopped_processes(cluster).is_empty(),
+        "paused: {:?}",
+        stopped_processes(cluster)
+    );
 }
 
 /// The PID of a node's etcd, from the pidfile faultline keeps for it.

@@ -279,18 +279,10 @@ fn sqlstate_rolled_back(sqlstate: &str) -> bool {
     sqlstate.starts_with("40")
 }
 
-/// Whether a transaction that went wrong in `phase` certainly did not commit, given the
-/// SQLSTATE of the server's error (`None`: no answer from the server, a lost connection or a
-/// timeout). The rule of the module docs, kept apart from the driver's error type so that it
-/// can be tested.
-fn certainly_not_committed(phase: u8, sqlstate: Option<&str>) -> bool {
-    phase == BEFORE_COMMIT || sqlstate.is_some_and(sqlstate_rolled_back)
-}
-
 /// What `e` met in `phase` means for the transaction (module docs).
 pub fn classify(phase: u8, e: &tokio_postgres::Error, at: &Endpoint) -> ClientError {
-    let sqlstate = e.as_db_error().map(|d| d.code().code());
-    let message = match e.as_db_error() {
+    let db = e.as_db_error();
+    let message = match db {
         Some(d) => format!(
             "{} on {}: {} ({})",
             phase_name(phase),
@@ -300,15 +292,27 @@ pub fn classify(phase: u8, e: &tokio_postgres::Error, at: &Endpoint) -> ClientEr
         ),
         None => format!("{} on {}: {e}", phase_name(phase), at.node),
     };
-    sorted(phase, sqlstate, message)
+    sorted(phase, db.map(|d| d.code().code()), message)
 }
 
+/// `Definite` when a transaction that went wrong in `phase` certainly did not commit, given
+/// the SQLSTATE of the server's error (`None`: no answer from the server, a lost connection or
+/// a timeout); the rule of the module docs, apart from the driver's error type so that it can
+/// be tested.
 fn sorted(phase: u8, sqlstate: Option<&str>, message: String) -> ClientError {
-    if certainly_not_committed(phase, sqlstate) {
+    if phase == BEFORE_COMMIT || sqlstate.is_some_and(sqlstate_rolled_back) {
         ClientError::Definite(message)
     } else {
         ClientError::Indefinite(message)
     }
+}
+
+/// Ends an open transaction within `within`; whether the connection can go on.
+async fn roll_back(conn: &Conn, within: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(within, conn.client.batch_execute("ROLLBACK")).await,
+        Ok(Ok(()))
+    )
 }
 
 fn phase_name(phase: u8) -> &'static str {
@@ -352,11 +356,7 @@ impl PgClient {
             Ok(Ok(())) => Ok(()),
             Ok(Err(Abort::Refused(why))) => {
                 // Nothing was written; end the transaction so the connection can go on.
-                let rolled_back = matches!(
-                    tokio::time::timeout(left(), conn.client.batch_execute("ROLLBACK")).await,
-                    Ok(Ok(()))
-                );
-                if !rolled_back {
+                if !roll_back(conn, left()).await {
                     *slot = None;
                 }
                 Err(ClientError::Definite(format!(
@@ -370,12 +370,7 @@ impl PgClient {
                 // A statement's error leaves the transaction open and aborted: end it so the
                 // connection can go on; anything else, or a failed rollback, drops it.
                 let reusable = if phase == BEFORE_COMMIT {
-                    e.as_db_error().is_some()
-                        && matches!(
-                            tokio::time::timeout(left(), conn.client.batch_execute("ROLLBACK"))
-                                .await,
-                            Ok(Ok(()))
-                        )
+                    e.as_db_error().is_some() && roll_back(conn, left()).await
                 } else {
                     // A COMMIT refused with class 40 has ended the transaction already.
                     rolled_back(&e) && !conn.client.is_closed()
